@@ -1,0 +1,169 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/keygate/keygate/proxy"
+)
+
+// envPrefix starts every variable keygate reads.
+const envPrefix = "KEYGATE_"
+
+// Config is keygate's configuration, read from KEYGATE_* environment
+// variables. The README's table of variables is checked against these tags.
+type Config struct {
+	ListenAddr      string        `env:"LISTEN_ADDR" envDefault:":8080"`
+	AdminAddr       string        `env:"ADMIN_ADDR" envDefault:":9090"`
+	UpstreamURL     string        `env:"UPSTREAM_URL"`
+	UpstreamCAFile  string        `env:"UPSTREAM_CA_FILE"`
+	UpstreamTimeout time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"10s"`
+	PolicyFile      string        `env:"POLICY_FILE"`
+	TokensFile      string        `env:"TOKENS_FILE"`
+	TokensReload    time.Duration `env:"TOKENS_RELOAD_INTERVAL" envDefault:"5s"`
+	RedisURL        string        `env:"REDIS_URL"`
+	MaxBodyBytes    int64         `env:"MAX_BODY_BYTES" envDefault:"65536"`
+	TrustedProxies  []string      `env:"TRUSTED_PROXIES" envSeparator:","`
+	DrainTimeout    time.Duration `env:"DRAIN_TIMEOUT" envDefault:"20s"`
+	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat       string        `env:"LOG_FORMAT" envDefault:"json"`
+
+	trusted []netip.Prefix
+}
+
+// loadConfig reads the configuration from environ ("KEY=value" pairs) and
+// validates it. needUpstream is false for the demo, which brings its own.
+// Every problem is reported, one per line, each naming its variable.
+func loadConfig(environ []string, needUpstream bool) (*Config, error) {
+	m := env.ToMap(environ)
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{Environment: m, Prefix: envPrefix}); err != nil {
+		return nil, envErrors(err, m)
+	}
+	if err := c.validate(needUpstream); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// envErrors turns caarlos0/env's errors, which name Go fields, into lines
+// that name the variable and its value.
+func envErrors(err error, m map[string]string) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	keys := map[string]string{}
+	t := reflect.TypeOf(Config{})
+	for i := 0; i < t.NumField(); i++ {
+		keys[t.Field(i).Name] = envPrefix + t.Field(i).Tag.Get("env")
+	}
+	var errs []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			key := keys[pe.Name]
+			errs = append(errs, fmt.Errorf("%s: %q is not a valid %s", key, m[key], kindOf(pe.Type)))
+			continue
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+func kindOf(t reflect.Type) string {
+	switch t {
+	case reflect.TypeOf(time.Duration(0)):
+		return "duration (e.g. 10s, 1m)"
+	case reflect.TypeOf(int64(0)):
+		return "whole number"
+	}
+	return t.String()
+}
+
+func (c *Config) validate(needUpstream bool) error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s%s: %s", envPrefix, key, fmt.Sprintf(format, args...)))
+	}
+	for key, addr := range map[string]string{"LISTEN_ADDR": c.ListenAddr, "ADMIN_ADDR": c.AdminAddr} {
+		if _, port, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "%q is not host:port (e.g. :8080)", addr)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			bad(key, "%q has no valid port", addr)
+		}
+	}
+	if c.ListenAddr == c.AdminAddr && !strings.HasSuffix(c.ListenAddr, ":0") {
+		bad("ADMIN_ADDR", "%q is the same address as KEYGATE_LISTEN_ADDR", c.AdminAddr)
+	}
+	switch {
+	case c.UpstreamURL == "" && needUpstream:
+		bad("UPSTREAM_URL", "is required: the license backend's base URL, e.g. http://127.0.0.1:3000")
+	case c.UpstreamURL != "":
+		u, err := url.Parse(c.UpstreamURL)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			bad("UPSTREAM_URL", "%q must be an http:// or https:// URL with a host", c.UpstreamURL)
+		case u.User != nil:
+			bad("UPSTREAM_URL", "must not carry credentials")
+		case u.RawQuery != "" || u.Fragment != "":
+			bad("UPSTREAM_URL", "must not have a query or fragment")
+		}
+	}
+	if c.UpstreamCAFile != "" {
+		if data, err := os.ReadFile(c.UpstreamCAFile); err != nil {
+			bad("UPSTREAM_CA_FILE", "%v", err)
+		} else if !proxy.ParseCAFile(data) {
+			bad("UPSTREAM_CA_FILE", "%s holds no PEM certificate", c.UpstreamCAFile)
+		}
+	}
+	if c.UpstreamTimeout <= 0 {
+		bad("UPSTREAM_TIMEOUT", "must be > 0")
+	}
+	if c.TokensReload < 100*time.Millisecond {
+		bad("TOKENS_RELOAD_INTERVAL", "must be at least 100ms")
+	}
+	if c.DrainTimeout <= 0 {
+		bad("DRAIN_TIMEOUT", "must be > 0")
+	}
+	if c.MaxBodyBytes < 1 || c.MaxBodyBytes > 16<<20 {
+		bad("MAX_BODY_BYTES", "%d must be between 1 and 16777216", c.MaxBodyBytes)
+	}
+	c.trusted = c.trusted[:0]
+	for _, s := range c.TrustedProxies {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				bad("TRUSTED_PROXIES", "%q is not a CIDR (e.g. 10.0.0.0/8) or an IP address", s)
+				continue
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		c.trusted = append(c.trusted, p.Masked())
+	}
+	if _, ok := logLevels[strings.ToLower(c.LogLevel)]; !ok {
+		bad("LOG_LEVEL", "%q must be debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		bad("LOG_FORMAT", "%q must be json or text", c.LogFormat)
+	}
+	return errors.Join(errs...)
+}
+
+var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}

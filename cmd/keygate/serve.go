@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/proxy"
+	"github.com/keygate/keygate/ratelimit"
+)
+
+// serve runs the proxy until ctx ends (SIGTERM), then drains.
+func serve(ctx context.Context, args []string, stderr io.Writer, environ []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("serve takes no arguments; configure it with KEYGATE_* variables (got %q)", args[0])
+	}
+	cfg, err := loadConfig(environ, true)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	pol, err := loadPolicy(cfg.PolicyFile)
+	if err != nil {
+		return err
+	}
+	var tokens proxy.TokenSource
+	var tokenFile *policy.TokenFile
+	switch {
+	case cfg.TokensFile != "":
+		if tokenFile, err = policy.OpenTokenFile(cfg.TokensFile, pol); err != nil {
+			return fmt.Errorf("%sTOKENS_FILE: %w", envPrefix, err)
+		}
+		tokens = tokenFile
+	case needsTokens(pol):
+		return fmt.Errorf("%sTOKENS_FILE is required: the policy has routes with auth: token", envPrefix)
+	}
+	limiter, err := newLimiter(cfg, log)
+	if err != nil {
+		return err
+	}
+	upstream, _ := url.Parse(cfg.UpstreamURL) // validated
+	var ca []byte
+	if cfg.UpstreamCAFile != "" {
+		if ca, err = os.ReadFile(cfg.UpstreamCAFile); err != nil {
+			return fmt.Errorf("%sUPSTREAM_CA_FILE: %w", envPrefix, err)
+		}
+	}
+	metrics := proxy.NewMetrics()
+	g, err := proxy.New(proxy.Options{
+		Upstream:        upstream,
+		Transport:       proxy.NewTransport(cfg.UpstreamTimeout, ca),
+		UpstreamTimeout: cfg.UpstreamTimeout,
+		Policy:          pol,
+		Tokens:          tokens,
+		Limiter:         limiter,
+		MaxBodyBytes:    cfg.MaxBodyBytes,
+		TrustedProxies:  cfg.trusted,
+		Logger:          log,
+		Metrics:         metrics,
+	})
+	if err != nil {
+		return err
+	}
+	var reload func()
+	if tokenFile != nil {
+		report := func(changed bool, err error) {
+			metrics.TokensReloaded(err)
+			if err != nil {
+				log.Error("tokens reload failed; keeping the last good set", "file", tokenFile.Path(), "err", err)
+				return
+			}
+			log.Info("tokens reloaded", "file", tokenFile.Path(), "tokens", tokenFile.Len())
+		}
+		reload = func() {
+			changed, err := tokenFile.Reload()
+			if changed || err != nil {
+				report(changed, err)
+			}
+		}
+		go tokenFile.Watch(ctx, cfg.TokensReload, report)
+	}
+	lns, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	log.Info("keygate starting", "version", versionString(), "upstream", upstream.Redacted(), "routes", len(pol.Routes))
+	return runServers(ctx, g, lns, cfg, log, reload)
+}
+
+func loadPolicy(file string) (*policy.Policy, error) {
+	if file == "" {
+		return policy.Default(), nil
+	}
+	p, err := policy.Load(file)
+	if err != nil {
+		return nil, fmt.Errorf("%sPOLICY_FILE: %w", envPrefix, err)
+	}
+	return p, nil
+}
+
+func needsTokens(p *policy.Policy) bool {
+	for _, r := range p.Routes {
+		if r.NeedsToken() {
+			return true
+		}
+	}
+	return false
+}
+
+// newLimiter returns the rate limiter the configuration asks for.
+func newLimiter(cfg *Config, log *slog.Logger) (proxy.Limiter, error) {
+	if cfg.RedisURL != "" {
+		return nil, fmt.Errorf("%sREDIS_URL: Redis limits are not available in this build yet; unset it to use in-memory limits", envPrefix)
+	}
+	log.Warn("KEYGATE_REDIS_URL is not set: rate limits are kept in memory and apply per replica, not across replicas")
+	return ratelimit.NewMemory(), nil
+}
+
+// listeners are the API and admin sockets.
+type listeners struct{ api, admin net.Listener }
+
+// listen opens both sockets, so that an address in use is reported before
+// anything starts.
+func listen(cfg *Config) (listeners, error) {
+	api, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return listeners{}, fmt.Errorf("%sLISTEN_ADDR: %w", envPrefix, err)
+	}
+	admin, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		api.Close()
+		return listeners{}, fmt.Errorf("%sADMIN_ADDR: %w", envPrefix, err)
+	}
+	return listeners{api, admin}, nil
+}
+
+// runServers serves the API and admin listeners until ctx ends, then turns
+// readiness off and drains in-flight requests for at most DRAIN_TIMEOUT.
+// reload, if not nil, runs on SIGHUP.
+func runServers(ctx context.Context, g *proxy.Gateway, lns listeners, cfg *Config, log *slog.Logger, reload func()) error {
+	apiLn, adminLn := lns.api, lns.admin
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug) // client resets and TLS noise
+	api := &http.Server{
+		Handler:           g,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.UpstreamTimeout + 30*time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          errLog,
+	}
+	admin := &http.Server{Handler: g.AdminHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog}
+	errc := make(chan error, 2)
+	go func() { errc <- api.Serve(apiLn) }()
+	go func() { errc <- admin.Serve(adminLn) }()
+	g.SetReady(true)
+	log.Info("keygate ready", "listen", apiLn.Addr().String(), "admin", adminLn.Addr().String())
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			if reload != nil {
+				reload()
+			}
+			continue
+		case err := <-errc:
+			api.Close()
+			admin.Close()
+			return fmt.Errorf("server stopped: %w", err)
+		case <-ctx.Done():
+		}
+		break
+	}
+	g.SetReady(false)
+	log.Info("shutting down: draining in-flight requests", "timeout", cfg.DrainTimeout)
+	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+	defer cancel()
+	err := api.Shutdown(drainCtx)
+	admin.Close()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("drain timed out; closing remaining connections", "err", err)
+		api.Close()
+	}
+	log.Info("keygate stopped")
+	return nil
+}

@@ -1,0 +1,163 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"strings"
+)
+
+// maxMessage is the longest upstream message keygate repeats to a client.
+const maxMessage = 200
+
+// Rewrite kinds, for metrics: why an upstream error answer was rewritten.
+const (
+	RewriteNone   = "none"   // valid contract answer, passed through
+	RewriteStatus = "status" // status outside the contract
+	RewriteBody   = "body"   // body not the contract's JSON shape
+	RewriteCode   = "code"   // right shape, wrong code for the status
+)
+
+// ContractStatus maps any upstream error status (>= 300) to the contract
+// status keygate answers with: contract statuses stay, other 4xx become 400,
+// everything else becomes 500.
+func ContractStatus(status int) int {
+	switch {
+	case IsContractStatus(status):
+		return status
+	case status >= 400 && status < 500:
+		return 400
+	default:
+		return 500
+	}
+}
+
+// Normalize maps an upstream error answer (status >= 300) into the contract.
+// body is what was read of it, truncated reports that there was more, and
+// isJSON that the upstream declared a JSON content type. When the answer is
+// already a valid contract answer for this route, pass is true and it should
+// be sent unchanged; otherwise e is the answer to send instead, and kind says
+// why it was rewritten. r may be nil (no route overrides).
+func (r *Route) Normalize(status int, body []byte, truncated, isJSON bool) (pass bool, e *Error, kind string) {
+	target := ContractStatus(status)
+	var up upstreamBody
+	if !truncated && isJSON {
+		up = parseUpstream(body)
+	}
+	rule := r.errorRule(status, up.message)
+	code := DefaultCode(target)
+	if rule != nil {
+		code = rule.Code
+	}
+	switch {
+	case target != status:
+		kind = RewriteStatus
+	case !up.contract:
+		kind = RewriteBody
+	case up.code != code:
+		kind = RewriteCode
+	case !safeMessage(up.message):
+		kind = RewriteBody
+	default:
+		return true, nil, RewriteNone
+	}
+	msg := DefaultMessage(target)
+	switch {
+	case rule != nil && rule.Message != "":
+		msg = rule.Message
+	case safeMessage(up.message):
+		msg = up.message
+	}
+	return false, &Error{Status: target, Code: code, Message: msg}, kind
+}
+
+func (r *Route) errorRule(status int, msg string) *ErrorRule {
+	if r == nil {
+		return nil
+	}
+	for _, e := range r.Errors {
+		if e != nil && e.Status == status && (e.Match == "" || containsFold(msg, e.Match)) {
+			return e
+		}
+	}
+	return nil
+}
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+// upstreamBody is what keygate understood of an upstream error body.
+type upstreamBody struct {
+	message  string // the upstream's own message, from message, error, error.message or detail
+	code     int
+	contract bool // exactly {"message": string, "code": integer}
+}
+
+func parseUpstream(body []byte) upstreamBody {
+	var m map[string]json.RawMessage
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	if d.Decode(&m) != nil || d.More() {
+		return upstreamBody{}
+	}
+	var up upstreamBody
+	for _, k := range []string{"message", "error", "detail", "error_description"} {
+		if s, ok := jsonString(m[k]); ok && s != "" {
+			up.message = s
+			break
+		}
+	}
+	if up.message == "" {
+		var nested struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(m["error"], &nested) == nil {
+			up.message = nested.Message
+		}
+	}
+	msg, okMsg := jsonString(m["message"])
+	var code json.Number
+	okCode := json.Unmarshal(m["code"], &code) == nil
+	if okCode {
+		c, err := code.Int64()
+		okCode = err == nil && c >= 0 && c <= 99
+		up.code = int(c)
+	}
+	up.contract = len(m) == 2 && okMsg && msg != "" && okCode
+	return up
+}
+
+func jsonString(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	var s string
+	return s, json.Unmarshal(raw, &s) == nil
+}
+
+var (
+	ipRE       = regexp.MustCompile(`\b\d{1,3}(\.\d{1,3}){3}\b|\[[0-9a-fA-F:]+\]|\b[0-9a-fA-F]{1,4}(:[0-9a-fA-F]{0,4}){4,7}\b`)
+	hostPortRE = regexp.MustCompile(`[A-Za-z0-9-]\.[A-Za-z0-9.-]+:\d{2,5}\b|\blocalhost\b`)
+	leakWords  = []string{"://", "exception", "traceback", "goroutine ", "panic:", "stack", "sqlstate", "errno", " at line "}
+)
+
+// safeMessage reports whether an upstream message may be repeated to a
+// client: one short line of printable text that shows no markup, stack trace,
+// address or URL.
+func safeMessage(s string) bool {
+	if s == "" || len(s) > maxMessage || hasControl(s) || strings.ContainsAny(s, "<>{}") {
+		return false
+	}
+	lower := strings.ToLower(s)
+	for _, w := range leakWords {
+		if strings.Contains(lower, w) {
+			return false
+		}
+	}
+	return !ipRE.MatchString(s) && !hostPortRE.MatchString(s)
+}
+
+// CodeOfContract returns the code of a body that Normalize passed as a valid
+// contract answer.
+func CodeOfContract(body []byte) int { return parseUpstream(body).code }

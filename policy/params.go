@@ -1,0 +1,412 @@
+package policy
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Values holds the parameters of one request that its route checks, as the
+// backend will see them. Build it with Route.ParseBody or Route.ParseQuery.
+type Values struct {
+	route *Route
+	vals  []value // indexed like route.params
+}
+
+type value struct {
+	kind byte   // 0 absent, 's' string, 'n' number, 'b' boolean, 'o' object, 'a' array, 'z' null
+	str  string // decoded string, or the literal of a number or boolean
+	raw  []byte // an object's JSON
+}
+
+// Get returns a parameter's value and whether it is present as a non-null
+// scalar. Objects and arrays are reported absent.
+func (v *Values) Get(name string) (string, bool) {
+	if v == nil {
+		return "", false
+	}
+	i := v.route.paramIndex(name)
+	if i < 0 {
+		return "", false
+	}
+	val := v.vals[i]
+	return val.str, val.kind == 's' || val.kind == 'n' || val.kind == 'b'
+}
+
+// Product returns the request's product, or "" when the route has none.
+func (v *Values) Product() string {
+	if v == nil || v.route.product < 0 {
+		return ""
+	}
+	return v.vals[v.route.product].str
+}
+
+// Messages for bad requests.
+const (
+	msgInvalidJSON = "Invalid JSON body"
+	msgNotObject   = "Request body must be a JSON object"
+	msgBadUTF8     = "Request must be valid UTF-8"
+	msgBadQuery    = "Invalid query string"
+)
+
+func badRequest(format string, args ...any) *Error { return Errorf(400, format, args...) }
+
+// ParseBody reads the route's parameters from a JSON body. An empty body reads
+// as an empty object. It rejects what a strict backend and keygate could read
+// differently: invalid UTF-8, duplicate keys, and keys that differ from a
+// checked parameter only in case. It does not apply the rules; call Validate.
+func (r *Route) ParseBody(body []byte) (*Values, *Error) {
+	v := &Values{route: r, vals: make([]value, len(r.params))}
+	if len(trimWS(body)) == 0 {
+		return v, nil
+	}
+	if !utf8.Valid(body) {
+		return nil, badRequest(msgBadUTF8)
+	}
+	if !json.Valid(body) {
+		return nil, badRequest(msgInvalidJSON)
+	}
+	if err := scanObject(body, r.params, v.vals); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// ParseQuery reads the route's parameters from a raw query string. Repeated
+// parameters are rejected.
+func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
+	v := &Values{route: r, vals: make([]value, len(r.params))}
+	if rawQuery == "" {
+		return v, nil
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, badRequest(msgBadQuery)
+	}
+	for k, vs := range q {
+		if len(vs) > 1 {
+			return nil, badRequest("Duplicate parameter: %s", safeName(k))
+		}
+		if !utf8.ValidString(k) || !utf8.ValidString(vs[0]) {
+			return nil, badRequest(msgBadUTF8)
+		}
+		i := paramIndexIn(r.params, k)
+		if i < 0 {
+			if j := foldIndex(r.params, k); j >= 0 {
+				return nil, badRequest("Unexpected parameter %s (did you mean %s?)", safeName(k), r.params[j].Name)
+			}
+			continue
+		}
+		v.vals[i] = value{kind: 's', str: vs[0]}
+	}
+	return v, nil
+}
+
+// QueryNames reports whether a raw query string names any parameter the route
+// reads from its body: a backend that merges query and body would then see a
+// value keygate did not check.
+func (r *Route) QueryNames(rawQuery string) (string, bool) {
+	if rawQuery == "" || r.query {
+		return "", false
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", true
+	}
+	for k := range q {
+		if paramIndexIn(r.params, k) >= 0 || foldIndex(r.params, k) >= 0 {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// scanObject walks a JSON object that json.Valid accepted, recording the
+// values of params. Any duplicate key is an error.
+func scanObject(b []byte, params []*Param, out []value) *Error {
+	s := scanner{b: b}
+	s.ws()
+	if s.i >= len(b) || b[s.i] != '{' {
+		return badRequest(msgNotObject)
+	}
+	s.i++
+	var seen []string
+	for {
+		s.ws()
+		if b[s.i] == '}' {
+			return nil
+		}
+		if b[s.i] == ',' {
+			s.i++
+			s.ws()
+		}
+		key := s.str()
+		for _, k := range seen {
+			if k == key {
+				return badRequest("Duplicate parameter: %s", safeName(key))
+			}
+		}
+		seen = append(seen, key)
+		s.ws()
+		s.i++ // ':'
+		s.ws()
+		start := s.i
+		s.skip()
+		idx := paramIndexIn(params, key)
+		if idx < 0 {
+			if j := foldIndex(params, key); j >= 0 {
+				return badRequest("Unexpected parameter %s (did you mean %s?)", safeName(key), params[j].Name)
+			}
+			continue
+		}
+		raw := b[start:s.i]
+		switch raw[0] {
+		case '"':
+			sc := scanner{b: raw}
+			out[idx] = value{kind: 's', str: sc.str()}
+		case '{':
+			out[idx] = value{kind: 'o', raw: raw}
+		case '[':
+			out[idx] = value{kind: 'a'}
+		case 'n':
+			out[idx] = value{kind: 'z'}
+		case 't', 'f':
+			out[idx] = value{kind: 'b', str: string(raw)}
+		default:
+			out[idx] = value{kind: 'n', str: string(raw)}
+		}
+	}
+}
+
+// scanner reads JSON that is already known to be valid.
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// str reads a string at s.i and returns it decoded.
+func (s *scanner) str() string {
+	start := s.i
+	s.i++
+	escaped := false
+	for s.b[s.i] != '"' {
+		if s.b[s.i] == '\\' {
+			escaped = true
+			s.i++
+		}
+		s.i++
+	}
+	s.i++
+	if !escaped {
+		return string(s.b[start+1 : s.i-1])
+	}
+	var out string
+	_ = json.Unmarshal(s.b[start:s.i], &out) // valid by construction
+	return out
+}
+
+// skip moves past one value.
+func (s *scanner) skip() {
+	switch s.b[s.i] {
+	case '"':
+		s.str()
+	case '{', '[':
+		depth := 0
+		for {
+			switch s.b[s.i] {
+			case '"':
+				s.str()
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					s.i++
+					return
+				}
+			}
+			s.i++
+		}
+	default: // number, true, false, null
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return
+			}
+			s.i++
+		}
+	}
+}
+
+func trimWS(b []byte) []byte {
+	s := scanner{b: b}
+	s.ws()
+	return b[s.i:]
+}
+
+func paramIndexIn(ps []*Param, name string) int {
+	for i, p := range ps {
+		if p.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func foldIndex(ps []*Param, name string) int {
+	for i, p := range ps {
+		if strings.EqualFold(p.Name, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// safeName returns a parameter name fit to echo in a message.
+func safeName(s string) string {
+	if len(s) > 64 || !paramRE.MatchString(s) {
+		return "(unprintable name)"
+	}
+	return s
+}
+
+// Validate applies the route's parameter rules. A missing required parameter
+// is reported as "Missing required params"; anything else names the parameter
+// and what is wrong with it.
+func (v *Values) Validate() *Error {
+	if e := checkParams(v.route.params, v.vals, ""); e != nil {
+		return e
+	}
+	for _, group := range v.route.Exclusive {
+		var present []string
+		for _, name := range group {
+			if val := v.vals[v.route.paramIndex(name)]; val.kind != 0 && val.kind != 'z' {
+				present = append(present, name)
+			}
+		}
+		if len(present) > 1 {
+			return badRequest("%s cannot be used together", strings.Join(present, " and "))
+		}
+	}
+	return nil
+}
+
+func checkParams(params []*Param, vals []value, prefix string) *Error {
+	for i, p := range params {
+		if p.Required && (vals[i].kind == 0 || vals[i].kind == 'z' || (vals[i].kind == 's' && vals[i].str == "")) {
+			return badRequest(MsgMissingParams)
+		}
+	}
+	for i, p := range params {
+		if e := p.check(vals[i], prefix); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func (p *Param) check(v value, prefix string) *Error {
+	if v.kind == 0 || v.kind == 'z' {
+		return nil
+	}
+	name := prefix + p.Name
+	switch p.Type {
+	case "boolean":
+		if v.kind != 'b' {
+			return badRequest("Invalid %s: must be true or false", name)
+		}
+		return nil
+	case "object":
+		if v.kind != 'o' {
+			return badRequest("Invalid %s: must be an object", name)
+		}
+		sub := make([]value, len(p.fields))
+		if e := scanObject(v.raw, p.fields, sub); e != nil {
+			return e
+		}
+		return checkParams(p.fields, sub, name+".")
+	}
+	if v.kind != 's' {
+		return badRequest("Invalid %s: must be a string", name)
+	}
+	if n := utf8.RuneCountInString(v.str); n < p.Min || (p.Max > 0 && n > p.Max) {
+		switch {
+		case p.Max == 0:
+			return badRequest("Invalid %s: must be at least %d characters", name, p.Min)
+		case p.Min == p.Max:
+			return badRequest("Invalid %s: must be %d characters", name, p.Min)
+		default:
+			return badRequest("Invalid %s: must be %d to %d characters", name, p.Min, p.Max)
+		}
+	}
+	switch p.Type {
+	case "numeric":
+		if !isDigits(v.str) {
+			return badRequest("Invalid %s: must be a numeric string such as \"5\"", name)
+		}
+	case "datetime":
+		if !isISO8601(v.str) {
+			return badRequest("Invalid %s: must be an ISO 8601 date such as 2027-01-31 or 2027-01-31T00:00:00Z", name)
+		}
+	case "email":
+		if !isEmail(v.str) {
+			return badRequest("Invalid %s: must be an email address", name)
+		}
+	}
+	if hasControl(v.str) {
+		return badRequest("Invalid %s: must not contain control characters", name)
+	}
+	return nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+var isoLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02T15:04:05.999999999", "2006-01-02T15:04", "2006-01-02"}
+
+func isISO8601(s string) bool {
+	for _, l := range isoLayouts {
+		if _, err := time.Parse(l, s); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func isEmail(s string) bool {
+	at := strings.IndexByte(s, '@')
+	return at > 0 && at == strings.LastIndexByte(s, '@') && at < len(s)-1 &&
+		!strings.ContainsAny(s, " \t<>()[],;:\\\"") && strings.Contains(s[at:], ".")
+}
+
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
+}

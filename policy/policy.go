@@ -1,0 +1,484 @@
+package policy
+
+import (
+	_ "embed"
+	"fmt"
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Builtin is the built-in Keymint policy, as YAML: the six legacy routes with
+// every documented constraint. `keygate policy` prints it.
+//
+//go:embed keymint.yaml
+var Builtin []byte
+
+// Policy is a validated route table. The zero value has no routes and matches
+// nothing; build one with Parse, Load or Default.
+type Policy struct {
+	Routes []*Route `yaml:"routes" what:"route"`
+
+	byPath map[string][]*Route
+}
+
+// Route is one API operation: where it lives, who may call it, what its
+// parameters must look like, its limits and its error mapping.
+type Route struct {
+	Name    string            `yaml:"name"`                // operation name, used in token rules, logs and metrics
+	Method  string            `yaml:"method"`              // HTTP method
+	Path    string            `yaml:"path"`                // exact path
+	Auth    string            `yaml:"auth"`                // "token" (default) or "none"
+	Product string            `yaml:"product"`             // "body.<param>" or "query.<param>"; empty: the route has no product
+	In      string            `yaml:"in"`                  // where params are read: "body" (JSON object) or "query"; default by method
+	Params  map[string]*Param `yaml:"params" what:"param"` // parameter rules by name; parameters not listed pass unchecked
+	// Exclusive lists groups of parameters of which at most one may be present.
+	Exclusive [][]string   `yaml:"exclusive"`
+	Limits    []*Limit     `yaml:"limits" what:"limit"`      // rate limits, all checked for every request
+	Errors    []*ErrorRule `yaml:"errors" what:"error rule"` // upstream error overrides, first match wins
+
+	line     int
+	params   []*Param // sorted by name
+	product  int      // index into params, -1 for none
+	query    bool     // params come from the query string
+	needAuth bool
+}
+
+// Param is a rule for one parameter.
+type Param struct {
+	Required bool              `yaml:"required"`
+	Type     string            `yaml:"type"` // string (default), numeric, datetime, email, boolean, object
+	Min      int               `yaml:"min"`  // minimum length in characters (strings)
+	Max      int               `yaml:"max"`  // maximum length in characters; 0: no limit
+	Fields   map[string]*Param `yaml:"fields" what:"param"`
+
+	// Name is the parameter's name, filled in by validation.
+	Name   string `yaml:"-"`
+	line   int
+	fields []*Param // sorted by name
+}
+
+// Limit is one rate limit rule of a route.
+type Limit struct {
+	Name    string   `yaml:"name"`
+	Key     []string `yaml:"key"`     // dimensions: ip, token, product, route, header:<Name>, or a param name
+	Rate    int      `yaml:"rate"`    // requests per Per
+	Per     Duration `yaml:"per"`     // the period
+	Burst   int      `yaml:"burst"`   // requests allowed at once
+	Message string   `yaml:"message"` // client message of the 429; default MsgTooMany
+	Shadow  bool     `yaml:"shadow"`  // count and log, never block
+	On      []int    `yaml:"on"`      // only these upstream statuses consume the rule; empty: every request
+
+	// Dims is Key parsed, filled in by validation.
+	Dims []Dim `yaml:"-"`
+	line int
+}
+
+// DimKind says what a rate-limit key dimension is made of.
+type DimKind uint8
+
+// Dimension kinds.
+const (
+	DimIP      DimKind = iota // client IP
+	DimToken                  // access token (hashed)
+	DimProduct                // the request's product
+	DimRoute                  // the route name
+	DimHeader                 // a request header, Name holds it
+	DimParam                  // a request parameter, Name holds it
+)
+
+// Dim is one dimension of a rate-limit key.
+type Dim struct {
+	Kind DimKind
+	Name string // header or parameter name
+}
+
+// ErrorRule overrides how an upstream error status is mapped for a route.
+type ErrorRule struct {
+	Status  int    `yaml:"status"`  // upstream status it applies to
+	Match   string `yaml:"match"`   // optional: only when the upstream message contains this (case-insensitive)
+	Code    int    `yaml:"code"`    // contract code to answer with
+	Message string `yaml:"message"` // optional: client message to answer with
+
+	line int
+}
+
+// UnmarshalYAML decodes a route strictly and remembers its line.
+func (r *Route) UnmarshalYAML(n *yaml.Node) error {
+	type plain Route
+	r.line = n.Line
+	return n.Decode((*plain)(r))
+}
+
+// UnmarshalYAML decodes a parameter rule strictly and remembers its line.
+func (p *Param) UnmarshalYAML(n *yaml.Node) error {
+	type plain Param
+	p.line = n.Line
+	return n.Decode((*plain)(p))
+}
+
+// UnmarshalYAML decodes a limit strictly and remembers its line.
+func (l *Limit) UnmarshalYAML(n *yaml.Node) error {
+	type plain Limit
+	l.line = n.Line
+	return n.Decode((*plain)(l))
+}
+
+// UnmarshalYAML decodes an error rule strictly and remembers its line.
+func (e *ErrorRule) UnmarshalYAML(n *yaml.Node) error {
+	type plain ErrorRule
+	e.line = n.Line
+	return n.Decode((*plain)(e))
+}
+
+// Default returns the built-in Keymint policy.
+func Default() *Policy {
+	p, err := Parse("built-in policy", Builtin)
+	if err != nil {
+		panic("policy: built-in policy is invalid: " + err.Error()) // caught by tests
+	}
+	return p
+}
+
+// Load reads and validates a policy file.
+func Load(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse validates a policy document. file labels problems; the error is a
+// *FileError listing every problem found.
+func Parse(file string, data []byte) (*Policy, error) {
+	p := &Policy{}
+	ps := decodeYAML(data, p)
+	if len(ps) == 0 || len(p.Routes) > 0 { // report rule problems beside type problems
+		p.validate(&ps)
+	}
+	if err := ps.err(file); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Match returns the route for a method and path, or nil.
+func (p *Policy) Match(method, path string) *Route {
+	for _, r := range p.byPath[path] {
+		if r.Method == method {
+			return r
+		}
+	}
+	return nil
+}
+
+// PathKnown reports whether any route has this path.
+func (p *Policy) PathKnown(path string) bool { return len(p.byPath[path]) > 0 }
+
+var (
+	nameRE   = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,63}$`)
+	paramRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+	headerRE = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
+	pathRE   = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$|^/$`)
+)
+
+var methods = map[string]bool{
+	http.MethodGet: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true,
+}
+
+// minInterval is the shortest emission interval (Per/Rate) accepted. GCRA
+// scripts on Redis keep time in microseconds; a shorter interval never stores
+// state and so never limits.
+const minInterval = time.Microsecond
+
+func (p *Policy) validate(ps *problems) {
+	if len(p.Routes) == 0 {
+		ps.add(0, "no routes: a policy needs at least one route")
+	}
+	p.byPath = map[string][]*Route{}
+	names := map[string]int{}
+	for _, r := range p.Routes {
+		if r == nil {
+			ps.add(0, "empty route")
+			continue
+		}
+		r.validate(ps)
+		if l, dup := names[r.Name]; dup && r.Name != "" {
+			ps.add(r.line, "route name %q is already used at line %d", r.Name, l)
+		}
+		names[r.Name] = r.line
+		if other := p.Match(r.Method, r.Path); other != nil {
+			ps.add(r.line, "%s %s is already routed at line %d", r.Method, r.Path, other.line)
+		}
+		p.byPath[r.Path] = append(p.byPath[r.Path], r)
+	}
+	shared := map[string]*Limit{}
+	for _, r := range p.Routes {
+		for _, l := range r.limits() {
+			first, ok := shared[l.Name]
+			if !ok {
+				shared[l.Name] = l
+				continue
+			}
+			if !sameBucket(first, l) {
+				ps.add(l.line, "limit %s: limits with one name share a bucket, so key, rate, per, burst, on and shadow must match the one at line %d", l.Name, first.line)
+			}
+		}
+	}
+}
+
+func (r *Route) limits() []*Limit {
+	if r == nil {
+		return nil
+	}
+	out := r.Limits[:0:0]
+	for _, l := range r.Limits {
+		if l != nil {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func sameBucket(a, b *Limit) bool {
+	return a.Rate == b.Rate && a.Per == b.Per && a.Burst == b.Burst && a.Shadow == b.Shadow &&
+		slices.Equal(a.Key, b.Key) && slices.Equal(a.On, b.On)
+}
+
+func (r *Route) validate(ps *problems) {
+	if !nameRE.MatchString(r.Name) {
+		ps.add(r.line, "route name %q must be lower case letters, digits, - or _ (1-64, starting with a letter)", r.Name)
+	}
+	r.Method = strings.ToUpper(r.Method)
+	if !methods[r.Method] {
+		ps.add(r.line, "route %s: method %q must be one of GET, POST, PUT, PATCH, DELETE", r.Name, r.Method)
+	}
+	if !pathRE.MatchString(r.Path) || strings.Contains(r.Path, "/../") || strings.HasSuffix(r.Path, "/..") || strings.Contains(r.Path, "/./") {
+		ps.add(r.line, "route %s: path %q must be an absolute path of plain segments (no query, no dot segments)", r.Name, r.Path)
+	}
+	switch r.Auth {
+	case "", "token":
+		r.Auth, r.needAuth = "token", true
+	case "none":
+	default:
+		ps.add(r.line, "route %s: auth %q must be token or none", r.Name, r.Auth)
+	}
+	switch r.In {
+	case "":
+		r.query = r.Method == http.MethodGet || r.Method == http.MethodDelete
+		r.In = "body"
+		if r.query {
+			r.In = "query"
+		}
+	case "body":
+	case "query":
+		r.query = true
+	default:
+		ps.add(r.line, "route %s: in %q must be body or query", r.Name, r.In)
+	}
+	r.params = r.params[:0]
+	for name, prm := range r.Params {
+		if prm == nil {
+			prm = &Param{line: r.line}
+			r.Params[name] = prm
+		}
+		prm.Name = name
+		prm.validate(ps, r.Name, 0)
+		r.params = append(r.params, prm)
+	}
+	sortParams(r.params)
+	for _, prm := range r.params {
+		if r.query && prm.Type == "object" {
+			ps.add(prm.line, "route %s: param %s: objects cannot be read from a query string", r.Name, prm.Name)
+		}
+	}
+	r.product = -1
+	if r.Product != "" {
+		src, name, ok := strings.Cut(r.Product, ".")
+		if !ok || (src != "body" && src != "query") {
+			ps.add(r.line, "route %s: product %q must be body.<param> or query.<param>", r.Name, r.Product)
+		} else if src != r.In {
+			ps.add(r.line, "route %s: product %q is read from %s but the route's params are in the %s", r.Name, r.Product, src, r.In)
+		} else if r.product = r.paramIndex(name); r.product < 0 {
+			ps.add(r.line, "route %s: product %q names no parameter listed in params", r.Name, r.Product)
+		} else if r.params[r.product].Type != "string" {
+			ps.add(r.line, "route %s: product parameter %q must be of type string", r.Name, name)
+		}
+	}
+	for _, group := range r.Exclusive {
+		if len(group) < 2 {
+			ps.add(r.line, "route %s: an exclusive group needs at least two params", r.Name)
+		}
+		for _, name := range group {
+			if r.paramIndex(name) < 0 {
+				ps.add(r.line, "route %s: exclusive names %q, which is not in params", r.Name, name)
+			}
+		}
+	}
+	limits := map[string]bool{}
+	for _, l := range r.Limits {
+		if l == nil {
+			continue
+		}
+		l.validate(ps, r)
+		if limits[l.Name] {
+			ps.add(l.line, "route %s: limit name %q is used twice", r.Name, l.Name)
+		}
+		limits[l.Name] = true
+	}
+	for _, e := range r.Errors {
+		if e == nil {
+			continue
+		}
+		if e.Status < 300 || e.Status > 599 {
+			ps.add(e.line, "route %s: error rule status %d must be an upstream error status (300-599)", r.Name, e.Status)
+		}
+		if e.Code < CodeInvalid || e.Code > CodeRateLimit {
+			ps.add(e.line, "route %s: error rule code %d must be 1, 2 or 3", r.Name, e.Code)
+		}
+		if len(e.Message) > maxMessage || strings.ContainsAny(e.Message, "\r\n") {
+			ps.add(e.line, "route %s: error rule message must be one line of at most %d bytes", r.Name, maxMessage)
+		}
+	}
+}
+
+var paramTypes = map[string]bool{"string": true, "numeric": true, "datetime": true, "email": true, "boolean": true, "object": true}
+
+func (p *Param) validate(ps *problems, route string, depth int) {
+	if !paramRE.MatchString(p.Name) {
+		ps.add(p.line, "route %s: param name %q must be letters, digits or _", route, p.Name)
+	}
+	if p.Type == "" {
+		p.Type = "string"
+	}
+	if !paramTypes[p.Type] {
+		ps.add(p.line, "route %s: param %s: type %q must be one of string, numeric, datetime, email, boolean, object", route, p.Name, p.Type)
+	}
+	if p.Min < 0 || p.Max < 0 || (p.Max > 0 && p.Min > p.Max) {
+		ps.add(p.line, "route %s: param %s: min %d and max %d must be >= 0 with min <= max", route, p.Name, p.Min, p.Max)
+	}
+	if (p.Min > 0 || p.Max > 0) && (p.Type == "boolean" || p.Type == "object") {
+		ps.add(p.line, "route %s: param %s: min and max apply to string values only", route, p.Name)
+	}
+	if p.Type == "object" {
+		if depth > 0 {
+			ps.add(p.line, "route %s: param %s: objects may not nest", route, p.Name)
+		}
+		if len(p.Fields) == 0 {
+			ps.add(p.line, "route %s: param %s: an object needs fields", route, p.Name)
+		}
+	} else if len(p.Fields) > 0 {
+		ps.add(p.line, "route %s: param %s: fields apply to type object only", route, p.Name)
+	}
+	p.fields = p.fields[:0]
+	for name, f := range p.Fields {
+		if f == nil {
+			f = &Param{line: p.line}
+			p.Fields[name] = f
+		}
+		f.Name = name
+		f.validate(ps, route, depth+1)
+		p.fields = append(p.fields, f)
+	}
+	sortParams(p.fields)
+}
+
+func (l *Limit) validate(ps *problems, r *Route) {
+	where := fmt.Sprintf("route %s: limit %s", r.Name, l.Name)
+	if !nameRE.MatchString(l.Name) {
+		ps.add(l.line, "route %s: limit name %q must be lower case letters, digits, - or _", r.Name, l.Name)
+	}
+	if len(l.Key) == 0 {
+		ps.add(l.line, "%s: key needs at least one dimension (ip, token, product, route, header:<Name> or a param)", where)
+	}
+	l.Dims = l.Dims[:0]
+	for _, k := range l.Key {
+		d, err := r.parseDim(k)
+		if err != "" {
+			ps.add(l.line, "%s: %s", where, err)
+			continue
+		}
+		l.Dims = append(l.Dims, d)
+	}
+	if l.Rate <= 0 {
+		ps.add(l.line, "%s: rate must be > 0", where)
+	}
+	if l.Per <= 0 {
+		ps.add(l.line, "%s: per must be a positive duration such as 1m", where)
+	}
+	if l.Burst <= 0 {
+		ps.add(l.line, "%s: burst must be > 0 (it is how many requests may come at once)", where)
+	}
+	if l.Rate > 0 && l.Per > 0 && time.Duration(l.Per)/time.Duration(l.Rate) < minInterval {
+		ps.add(l.line, "%s: rate %d per %s is faster than one request a microsecond", where, l.Rate, time.Duration(l.Per))
+	}
+	if l.Message == "" {
+		l.Message = MsgTooMany
+	} else if len(l.Message) > maxMessage || strings.ContainsAny(l.Message, "\r\n") {
+		ps.add(l.line, "%s: message must be one line of at most %d bytes", where, maxMessage)
+	}
+	for _, s := range l.On {
+		if s < 100 || s > 599 {
+			ps.add(l.line, "%s: on lists %d, which is not an HTTP status", where, s)
+		}
+	}
+}
+
+func (r *Route) parseDim(k string) (Dim, string) {
+	switch k {
+	case "ip":
+		return Dim{Kind: DimIP}, ""
+	case "token":
+		if !r.needAuth {
+			return Dim{}, "key token on a route with auth none"
+		}
+		return Dim{Kind: DimToken}, ""
+	case "product":
+		if r.product < 0 {
+			return Dim{}, "key product on a route with no product"
+		}
+		return Dim{Kind: DimProduct}, ""
+	case "route":
+		return Dim{Kind: DimRoute}, ""
+	}
+	if h, ok := strings.CutPrefix(k, "header:"); ok {
+		if !headerRE.MatchString(h) {
+			return Dim{}, fmt.Sprintf("key %q: bad header name", k)
+		}
+		return Dim{Kind: DimHeader, Name: http.CanonicalHeaderKey(h)}, ""
+	}
+	if r.paramIndex(k) < 0 {
+		return Dim{}, fmt.Sprintf("key %q is not ip, token, product, route, header:<Name> or a param of the route", k)
+	}
+	return Dim{Kind: DimParam, Name: k}, ""
+}
+
+func (r *Route) paramIndex(name string) int {
+	for i, p := range r.params {
+		if p.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func sortParams(ps []*Param) {
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })
+}
+
+// NeedsToken reports whether the route requires an access token.
+func (r *Route) NeedsToken() bool { return r.needAuth }
+
+// HasProduct reports whether the route names a product parameter.
+func (r *Route) HasProduct() bool { return r.product >= 0 }
+
+// ParamsInQuery reports whether the route's parameters come from the query string.
+func (r *Route) ParamsInQuery() bool { return r.query }

@@ -1,0 +1,192 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Tokens is a validated set of access tokens, looked up by the SHA-256 of the
+// token; the tokens themselves are never stored. The zero value and nil hold
+// no tokens.
+type Tokens struct {
+	List []*Token `yaml:"tokens" what:"token"`
+
+	byHash map[[sha256.Size]byte]*Token
+}
+
+// Token is one access token's record.
+type Token struct {
+	Name       string   `yaml:"name"`       // label for logs and metrics
+	SHA256     string   `yaml:"sha256"`     // hex SHA-256 of the token
+	Products   []string `yaml:"products"`   // products it may act on; ["*"]: all
+	Operations []string `yaml:"operations"` // route names it may call; empty: all
+	Expires    string   `yaml:"expires"`    // RFC 3339 time after which it is refused; empty: never
+
+	line     int
+	expires  time.Time
+	global   bool
+	products map[string]struct{}
+	ops      map[string]struct{}
+}
+
+// UnmarshalYAML decodes a token strictly and remembers its line.
+func (t *Token) UnmarshalYAML(n *yaml.Node) error {
+	type plain Token
+	t.line = n.Line
+	return n.Decode((*plain)(t))
+}
+
+// Rejection reasons, for logs and metrics.
+const (
+	ReasonMissing   = "missing"   // no Bearer token
+	ReasonUnknown   = "unknown"   // not in any source
+	ReasonExpired   = "expired"   // past its expiry
+	ReasonOperation = "operation" // not allowed to call this route
+	ReasonProduct   = "product"   // not allowed to act on this product
+)
+
+// LoadTokens reads and validates a tokens file. When p is not nil, operations
+// must name routes of p.
+func LoadTokens(path string, p *Policy) (*Tokens, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTokens(path, data, p)
+}
+
+// ParseTokens validates a tokens document; the error is a *FileError listing
+// every problem. When p is not nil, operations must name routes of p.
+func ParseTokens(file string, data []byte, p *Policy) (*Tokens, error) {
+	t := &Tokens{}
+	ps := decodeYAML(data, t)
+	if len(ps) == 0 || len(t.List) > 0 {
+		t.validate(&ps, p)
+	}
+	if err := ps.err(file); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Tokens) validate(ps *problems, p *Policy) {
+	t.byHash = make(map[[sha256.Size]byte]*Token, len(t.List))
+	names := map[string]int{}
+	for _, tok := range t.List {
+		if tok == nil {
+			ps.add(0, "empty token entry")
+			continue
+		}
+		if !nameRE.MatchString(tok.Name) {
+			ps.add(tok.line, "token name %q must be lower case letters, digits, - or _ (1-64, starting with a letter)", tok.Name)
+		} else if l, dup := names[tok.Name]; dup {
+			ps.add(tok.line, "token name %q is already used at line %d", tok.Name, l)
+		}
+		names[tok.Name] = tok.line
+		var sum [sha256.Size]byte
+		if b, err := hex.DecodeString(tok.SHA256); err != nil || len(b) != sha256.Size {
+			ps.add(tok.line, "token %s: sha256 must be 64 hex digits (echo -n TOKEN | sha256sum)", tok.Name)
+		} else {
+			copy(sum[:], b)
+			if other, dup := t.byHash[sum]; dup {
+				ps.add(tok.line, "token %s: same sha256 as token %s", tok.Name, other.Name)
+			}
+			t.byHash[sum] = tok
+		}
+		if len(tok.Products) == 0 {
+			ps.add(tok.line, "token %s: products must list product ids, or \"*\" for all", tok.Name)
+		}
+		tok.products = make(map[string]struct{}, len(tok.Products))
+		for _, pr := range tok.Products {
+			if pr == "*" {
+				tok.global = true
+			} else if pr == "" || strings.ContainsAny(pr, " \t\r\n") {
+				ps.add(tok.line, "token %s: product %q is not a product id", tok.Name, pr)
+			}
+			tok.products[pr] = struct{}{}
+		}
+		if tok.global && len(tok.Products) > 1 {
+			ps.add(tok.line, "token %s: \"*\" must stand alone in products", tok.Name)
+		}
+		if len(tok.Operations) > 0 {
+			tok.ops = make(map[string]struct{}, len(tok.Operations))
+		}
+		for _, op := range tok.Operations {
+			if p != nil && !p.hasRoute(op) {
+				ps.add(tok.line, "token %s: operation %q is not a route of the policy", tok.Name, op)
+			}
+			tok.ops[op] = struct{}{}
+		}
+		if tok.Expires != "" {
+			exp, err := time.Parse(time.RFC3339, tok.Expires)
+			if err != nil {
+				ps.add(tok.line, "token %s: expires %q must be an RFC 3339 time such as 2027-01-01T00:00:00Z", tok.Name, tok.Expires)
+			}
+			tok.expires = exp
+		}
+	}
+}
+
+func (p *Policy) hasRoute(name string) bool {
+	for _, r := range p.Routes {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Len returns the number of tokens.
+func (t *Tokens) Len() int {
+	if t == nil {
+		return 0
+	}
+	return len(t.List)
+}
+
+// Lookup returns the record of a token, or nil when it is unknown.
+func (t *Tokens) Lookup(token string) *Token {
+	if t == nil || token == "" {
+		return nil
+	}
+	return t.byHash[sha256.Sum256([]byte(token))]
+}
+
+// Expired reports whether the token is past its expiry at now.
+func (t *Token) Expired(now time.Time) bool {
+	return !t.expires.IsZero() && !now.Before(t.expires)
+}
+
+// Allows reports whether the token may call route for product; when it may
+// not, reason says why (ReasonOperation or ReasonProduct).
+// A route without a product is open to global tokens only, so a token scoped
+// to some products cannot reach data that spans all of them.
+func (t *Token) Allows(r *Route, product string) (ok bool, reason string) {
+	if t.ops != nil {
+		if _, ok := t.ops[r.Name]; !ok {
+			return false, ReasonOperation
+		}
+	}
+	if t.global {
+		return true, ""
+	}
+	if !r.HasProduct() {
+		return false, ReasonProduct
+	}
+	if _, ok := t.products[product]; !ok {
+		return false, ReasonProduct
+	}
+	return true, ""
+}
+
+// HashToken returns a short, stable, non-reversible label of a secret (a
+// token or a license key) for logs: the first 12 hex digits of its SHA-256.
+func HashToken(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:6])
+}

@@ -1,0 +1,115 @@
+// Package proxy is keygate's request path: the http.Handler that checks each
+// API request against the policy (route, token, parameters, limits), the
+// reverse proxy that forwards it, the normalization of what comes back, and
+// the admin endpoints.
+package proxy
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/keygate/keygate/policy"
+)
+
+// TokenSource finds the record of an access token; nil means unknown.
+type TokenSource interface {
+	Lookup(token string) *policy.Token
+}
+
+// Options configure a Gateway. Upstream, Policy and Limiter are required.
+type Options struct {
+	Upstream        *url.URL          // backend base URL; route paths are appended to its path
+	Transport       http.RoundTripper // nil: NewTransport(UpstreamTimeout, nil)
+	UpstreamTimeout time.Duration     // whole upstream exchange; 0: 10s
+	Policy          *policy.Policy
+	Tokens          TokenSource // nil: every token is unknown
+	Limiter         Limiter
+	MaxBodyBytes    int64          // request body cap; 0: 64 KiB
+	TrustedProxies  []netip.Prefix // peers whose X-Forwarded-For is believed
+	Logger          *slog.Logger   // nil: slog.Default()
+	Metrics         *Metrics       // nil: none
+}
+
+// Gateway is keygate's API handler. It is safe for concurrent use.
+type Gateway struct {
+	policy  *policy.Policy
+	tokens  TokenSource
+	limiter Limiter
+	proxies map[*policy.Route]*httputil.ReverseProxy
+	timeout time.Duration
+	maxBody int64
+	trusted []netip.Prefix
+	log     *slog.Logger
+	metrics *Metrics
+	ready   atomic.Bool
+	now     func() time.Time
+}
+
+// New builds a Gateway. It starts not ready; call SetReady once everything
+// it depends on is loaded.
+func New(o Options) (*Gateway, error) {
+	var errs []error
+	if o.Upstream == nil || (o.Upstream.Scheme != "http" && o.Upstream.Scheme != "https") || o.Upstream.Host == "" {
+		errs = append(errs, errors.New("proxy: upstream must be an http or https URL with a host"))
+	}
+	if o.Policy == nil {
+		errs = append(errs, errors.New("proxy: a policy is required"))
+	}
+	if o.Limiter == nil {
+		errs = append(errs, errors.New("proxy: a limiter is required"))
+	}
+	if o.UpstreamTimeout < 0 || o.MaxBodyBytes < 0 {
+		errs = append(errs, errors.New("proxy: timeout and body cap must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		policy:  o.Policy,
+		tokens:  o.Tokens,
+		limiter: o.Limiter,
+		timeout: o.UpstreamTimeout,
+		maxBody: o.MaxBodyBytes,
+		trusted: o.TrustedProxies,
+		log:     o.Logger,
+		metrics: o.Metrics,
+		now:     time.Now,
+	}
+	if g.timeout == 0 {
+		g.timeout = 10 * time.Second
+	}
+	if g.maxBody == 0 {
+		g.maxBody = 64 << 10
+	}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	if g.tokens == nil {
+		g.tokens = noTokens{}
+	}
+	transport := o.Transport
+	if transport == nil {
+		transport = NewTransport(g.timeout, nil)
+	}
+	g.proxies = make(map[*policy.Route]*httputil.ReverseProxy, len(o.Policy.Routes))
+	for _, r := range o.Policy.Routes {
+		g.proxies[r] = g.newReverseProxy(o.Upstream, transport, r)
+	}
+	return g, nil
+}
+
+type noTokens struct{}
+
+func (noTokens) Lookup(string) *policy.Token { return nil }
+
+// SetReady sets what /readyz answers.
+func (g *Gateway) SetReady(ready bool) { g.ready.Store(ready) }
+
+// Ready reports whether the gateway is ready for traffic.
+func (g *Gateway) Ready() bool { return g.ready.Load() }

@@ -1,0 +1,251 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keygate/keygate/policy"
+)
+
+// ServeHTTP answers one API request. It runs the checks in order (route,
+// body, token, parameters, token scope, limits), forwards what passes, and
+// guarantees a contract answer whatever happens on the way.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, requestID: requestID(r)}
+	r.Header.Set("X-Request-Id", sw.requestID)
+	a := &attempt{ip: clientIP(r, g.trusted).String(), header: r.Header}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler { // the upstream body broke mid-stream: drop the connection
+				g.finish(sw, r, a, start)
+				panic(p)
+			}
+			g.log.Error("panic serving request", "request_id", sw.requestID, "panic", fmt.Sprint(p))
+			if sw.status == 0 {
+				writeError(sw, policy.Errorf(500, policy.MsgServerError))
+			}
+		}
+		g.finish(sw, r, a, start)
+	}()
+	a.route = g.policy.Match(r.Method, r.URL.Path)
+	if a.route == nil {
+		writeError(sw, policy.Errorf(404, policy.MsgNotFound))
+		return
+	}
+	if e := g.serve(sw, r, a); e != nil {
+		if e.Err != nil {
+			g.log.Warn("request failed", "request_id", sw.requestID, "route", a.route.Name, "status", e.Status, "err", e.Err)
+		}
+		writeError(sw, e)
+	}
+}
+
+// serve runs the checks and forwards the request; it returns the contract
+// error to answer with instead, if any.
+func (g *Gateway) serve(w *statusWriter, r *http.Request, a *attempt) *policy.Error {
+	route := a.route
+	if r.Header.Get("Upgrade") != "" {
+		return policy.Errorf(400, "Protocol upgrades are not supported")
+	}
+	body, e := g.readBody(r, route)
+	if e != nil {
+		return e
+	}
+	ctx := r.Context()
+	var tok *policy.Token
+	if route.NeedsToken() {
+		a.token = bearer(r)
+		if tok, e = g.checkToken(a); e != nil {
+			return g.failed(ctx, a, body, r, e)
+		}
+	}
+	if a.values, e = g.parse(r, route, body); e == nil {
+		e = a.values.Validate()
+	}
+	if e != nil {
+		return g.failed(ctx, a, body, r, e)
+	}
+	if tok != nil {
+		if ok, reason := tok.Allows(route, a.values.Product()); !ok {
+			g.rejectToken(a, reason)
+			return g.failed(ctx, a, body, r, policy.Errorf(401, policy.MsgInvalidToken))
+		}
+	}
+	if e := g.checkLimits(ctx, a); e != nil {
+		return e
+	}
+	if len(body) == 0 {
+		r.Body = http.NoBody
+	} else {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	r.ContentLength = int64(len(body))
+	r.TransferEncoding = nil
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	g.proxies[route].ServeHTTP(w, r.WithContext(ctx))
+	if w.status != 0 {
+		_ = g.chargeFailure(context.WithoutCancel(ctx), a, w.status)
+	}
+	return nil
+}
+
+// failed charges the route's failure-counting limits for keygate's own 400
+// or 401, and turns the answer into a 429 once they have run out.
+func (g *Gateway) failed(ctx context.Context, a *attempt, body []byte, r *http.Request, e *policy.Error) *policy.Error {
+	if a.values == nil { // keys may name parameters: read them if the body allows
+		a.values, _ = g.parse(r, a.route, body)
+	}
+	if deny := g.chargeFailure(ctx, a, e.Status); deny != nil {
+		return deny
+	}
+	return e
+}
+
+func (g *Gateway) parse(r *http.Request, route *policy.Route, body []byte) (*policy.Values, *policy.Error) {
+	if route.ParamsInQuery() {
+		return route.ParseQuery(r.URL.RawQuery)
+	}
+	if name, bad := route.QueryNames(r.URL.RawQuery); bad {
+		if name == "" {
+			return nil, policy.Errorf(400, "Invalid query string")
+		}
+		return nil, policy.Errorf(400, "Parameter %s belongs in the JSON body, not the query string", name)
+	}
+	return route.ParseBody(body)
+}
+
+// readBody reads the request body within the cap. Routes that read their
+// parameters from the query string take no body.
+func (g *Gateway) readBody(r *http.Request, route *policy.Route) ([]byte, *policy.Error) {
+	hasBody := r.ContentLength > 0 || (r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody)
+	if route.ParamsInQuery() {
+		if hasBody {
+			return nil, policy.Errorf(400, "Request body not allowed on this route")
+		}
+		return nil, nil
+	}
+	if !hasBody {
+		return nil, nil
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, policy.Errorf(400, "Content-Type must be application/json")
+		}
+	}
+	tooLarge := policy.Errorf(400, "Request body too large (limit %d bytes)", g.maxBody)
+	if r.ContentLength > g.maxBody {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, g.maxBody+1))
+	if err != nil {
+		return nil, policy.Errorf(400, "Could not read request body").Wrap(err)
+	}
+	if int64(len(body)) > g.maxBody {
+		return nil, tooLarge
+	}
+	return body, nil
+}
+
+// checkToken finds the request's token; a missing, unknown or expired one is
+// a 401.
+func (g *Gateway) checkToken(a *attempt) (*policy.Token, *policy.Error) {
+	reason := ""
+	var tok *policy.Token
+	switch {
+	case a.token == "":
+		reason = policy.ReasonMissing
+	default:
+		if tok = g.tokens.Lookup(a.token); tok == nil {
+			reason = policy.ReasonUnknown
+		} else if tok.Expired(g.now()) {
+			reason = policy.ReasonExpired
+		}
+	}
+	if reason != "" {
+		g.rejectToken(a, reason)
+		return nil, policy.Errorf(401, policy.MsgInvalidToken)
+	}
+	return tok, nil
+}
+
+func (g *Gateway) rejectToken(a *attempt, reason string) {
+	if g.metrics != nil {
+		g.metrics.rejections.WithLabelValues(a.route.Name, reason).Inc()
+	}
+	if a.token != "" {
+		g.log.Info("token rejected", "route", a.route.Name, "reason", reason, "token_hash", policy.HashToken(a.token))
+	} else {
+		g.log.Info("token rejected", "route", a.route.Name, "reason", reason)
+	}
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" header.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
+		return ""
+	}
+	return strings.TrimSpace(h[7:])
+}
+
+// requestID returns the client's X-Request-Id when it is short and plain,
+// else a new random one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && plainID(id) {
+		return id
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func plainID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// finish records the answer in metrics and the access log.
+func (g *Gateway) finish(w *statusWriter, r *http.Request, a *attempt, start time.Time) {
+	route := "unmatched"
+	if a.route != nil {
+		route = a.route.Name
+	}
+	status := w.status
+	if g.metrics != nil && status != 0 {
+		g.metrics.requests.WithLabelValues(route, strconv.Itoa(status), w.code).Inc()
+	}
+	if !g.log.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", w.requestID), slog.String("route", route), slog.Int("status", status),
+		slog.String("code", w.code), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+		slog.String("ip", a.ip),
+	}
+	if lk, ok := a.values.Get("licenseKey"); ok {
+		attrs = append(attrs, slog.String("license_hash", policy.HashToken(lk)))
+	}
+	if a.token != "" {
+		attrs = append(attrs, slog.String("token_hash", policy.HashToken(a.token)))
+	}
+	g.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}

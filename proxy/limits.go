@@ -1,0 +1,130 @@
+package proxy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/ratelimit"
+)
+
+// Limiter decides a request's rate-limit rules together: allowed only when
+// every rule that is not Shadow admits it, and nothing consumed otherwise.
+// It writes one result per request into res.
+type Limiter interface {
+	Allow(ctx context.Context, reqs []ratelimit.Request, res []ratelimit.Result) (bool, error)
+}
+
+// attempt is what keygate knows of one request when it builds limit keys.
+type attempt struct {
+	route  *policy.Route
+	ip     string
+	token  string
+	values *policy.Values
+	header http.Header
+}
+
+// bucketKey names a limit's bucket for this request: the limit's name and a
+// hash of its dimensions, so that no token or license key is ever stored and
+// limits of one name share buckets across routes.
+func (a *attempt) bucketKey(l *policy.Limit) string {
+	h := sha256.New()
+	var sep = []byte{0}
+	for _, d := range l.Dims {
+		var v string
+		switch d.Kind {
+		case policy.DimIP:
+			v = a.ip
+		case policy.DimToken:
+			v = a.token
+		case policy.DimProduct:
+			v = a.values.Product()
+		case policy.DimRoute:
+			v = a.route.Name
+		case policy.DimHeader:
+			v = a.header.Get(d.Name)
+		case policy.DimParam:
+			v, _ = a.values.Get(d.Name)
+		}
+		h.Write([]byte(v))
+		h.Write(sep)
+	}
+	var sum [sha256.Size]byte
+	return l.Name + ":" + hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+func toLimit(l *policy.Limit) ratelimit.Limit {
+	return ratelimit.Limit{Rate: l.Rate, Period: time.Duration(l.Per), Burst: l.Burst}
+}
+
+// checkLimits applies the route's limits before the request goes upstream:
+// rules without `on` are consumed, rules with `on` are only looked at (they
+// deny once their failures ran out).
+func (g *Gateway) checkLimits(ctx context.Context, a *attempt) *policy.Error {
+	limits := a.route.Limits
+	if len(limits) == 0 {
+		return nil
+	}
+	reqs := make([]ratelimit.Request, len(limits))
+	for i, l := range limits {
+		reqs[i] = ratelimit.Request{Key: a.bucketKey(l), Limit: toLimit(l), Peek: len(l.On) > 0, Shadow: l.Shadow}
+	}
+	return g.decide(ctx, a, limits, reqs)
+}
+
+// chargeFailure consumes the route's rules whose `on` lists status. When one
+// of them has run out, the answer becomes a 429; otherwise it stays as it is.
+func (g *Gateway) chargeFailure(ctx context.Context, a *attempt, status int) *policy.Error {
+	var limits []*policy.Limit
+	for _, l := range a.route.Limits {
+		if slices.Contains(l.On, status) {
+			limits = append(limits, l)
+		}
+	}
+	if len(limits) == 0 {
+		return nil
+	}
+	reqs := make([]ratelimit.Request, len(limits))
+	for i, l := range limits {
+		reqs[i] = ratelimit.Request{Key: a.bucketKey(l), Limit: toLimit(l), Shadow: l.Shadow}
+	}
+	return g.decide(ctx, a, limits, reqs)
+}
+
+func (g *Gateway) decide(ctx context.Context, a *attempt, limits []*policy.Limit, reqs []ratelimit.Request) *policy.Error {
+	res := make([]ratelimit.Result, len(reqs))
+	allowed, err := g.limiter.Allow(ctx, reqs, res)
+	if err != nil {
+		if g.metrics != nil {
+			g.metrics.limitErrs.Inc()
+		}
+		return &policy.Error{Status: 500, Code: policy.CodeInvalid, Message: policy.MsgServerError, Err: err}
+	}
+	var deny *policy.Error
+	for i, l := range limits {
+		result := "allowed"
+		switch {
+		case res[i].Allowed:
+		case l.Shadow:
+			result = "shadow_denied"
+			g.log.Info("shadow limit exceeded", "route", a.route.Name, "rule", l.Name, "retry_after", res[i].RetryAfter)
+		default:
+			result = "denied"
+			if deny == nil {
+				deny = &policy.Error{Status: 429, Code: policy.CodeRateLimit, Message: l.Message}
+			}
+			deny.RetryAfter = max(deny.RetryAfter, res[i].RetryAfter)
+		}
+		if g.metrics != nil {
+			g.metrics.decisions.WithLabelValues(a.route.Name, l.Name, result).Inc()
+		}
+	}
+	if !allowed && deny == nil { // a limiter that denies without saying which rule
+		deny = &policy.Error{Status: 429, Code: policy.CodeRateLimit, Message: policy.MsgTooMany, RetryAfter: time.Second}
+	}
+	return deny
+}

@@ -1,0 +1,73 @@
+package proxy
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are keygate's Prometheus series. Build them with NewMetrics; a nil
+// *Metrics records nothing.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	requests   *prometheus.CounterVec
+	upstream   *prometheus.HistogramVec
+	rewrites   *prometheus.CounterVec
+	rejections *prometheus.CounterVec
+	decisions  *prometheus.CounterVec
+	limitErrs  prometheus.Counter
+	tokenLoads *prometheus.CounterVec
+}
+
+// NewMetrics registers keygate's series, plus the Go runtime and process
+// collectors, on a new registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keygate_requests_total",
+			Help: "Answers sent on API routes, by route, HTTP status and contract code.",
+		}, []string{"route", "status", "code"}),
+		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "keygate_upstream_duration_seconds",
+			Help:    "Time from sending a request upstream to its response headers, by route.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+		rewrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keygate_upstream_rewrites_total",
+			Help: "Upstream answers rewritten into the contract, by route and kind (status, body, code, success, transport).",
+		}, []string{"route", "kind"}),
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keygate_token_rejections_total",
+			Help: "Requests refused for their access token, by route and reason (missing, unknown, expired, operation, product).",
+		}, []string{"route", "reason"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keygate_ratelimit_decisions_total",
+			Help: "Rate-limit rule outcomes, by route, rule and result (allowed, denied, shadow_denied).",
+		}, []string{"route", "rule", "result"}),
+		limitErrs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keygate_ratelimit_errors_total",
+			Help: "Rate-limit decisions that failed (the limiter was unreachable).",
+		}),
+		tokenLoads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keygate_tokens_reloads_total",
+			Help: "Tokens file reloads, by result (ok, error).",
+		}, []string{"result"}),
+	}
+	m.Registry.MustRegister(m.requests, m.upstream, m.rewrites, m.rejections, m.decisions, m.limitErrs, m.tokenLoads,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// TokensReloaded counts a tokens reload that changed the set (err nil) or
+// failed.
+func (m *Metrics) TokensReloaded(err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.tokenLoads.WithLabelValues("error").Inc()
+		return
+	}
+	m.tokenLoads.WithLabelValues("ok").Inc()
+}

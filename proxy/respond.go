@@ -1,0 +1,78 @@
+package proxy
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/keygate/keygate/policy"
+)
+
+// writeError is the one place keygate renders its own answers: every error
+// on an API route goes through here as a contract body.
+func writeError(w http.ResponseWriter, e *policy.Error) {
+	body := e.Body()
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	h.Set(codeHeader, strconv.Itoa(e.Code))
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.FormatInt(policy.RetryAfterSeconds(e.RetryAfter), 10))
+	}
+	w.WriteHeader(e.Status)
+	_, _ = w.Write(body)
+}
+
+// codeHeader carries the contract code of an answer from where it is decided
+// (writeError, or normalize for upstream answers) to statusWriter, which
+// removes it before the answer leaves.
+const codeHeader = "Keygate-Internal-Code"
+
+// statusWriter records the status sent and stamps the request id on the
+// answer. It drops 1xx answers (ReverseProxy forwards an upstream's 103 Early
+// Hints), because no status outside the contract may leave keygate.
+type statusWriter struct {
+	http.ResponseWriter
+	requestID string
+	status    int
+	code      string // contract code, for metrics
+	written   int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status != 0 {
+		return
+	}
+	if code < 200 {
+		clear(w.ResponseWriter.Header())
+		return
+	}
+	w.status = code
+	h := w.ResponseWriter.Header()
+	w.code = h.Get(codeHeader)
+	h.Del(codeHeader)
+	h.Set("X-Request-Id", w.requestID)
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.written += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach Flush on the real writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush passes a flush through, for streamed success bodies.
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

@@ -1,0 +1,279 @@
+package proxy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keygate/keygate/policy"
+)
+
+// Caps on what keygate reads of an upstream answer before deciding on it.
+const (
+	errorBodyCap   = 16 << 10 // error answers: enough for any contract body
+	successBodyCap = 1 << 20  // successes without a JSON content type, checked before they pass
+)
+
+// NewTransport returns the upstream transport: keep-alive connections sized
+// for a busy single upstream, a response-header timeout, and for https the
+// system roots plus the PEM certificates in caPEM, if any.
+func NewTransport(timeout time.Duration, caPEM []byte) *http.Transport {
+	t := &http.Transport{
+		Proxy:                 nil, // keygate talks to its upstream directly
+		DialContext:           (&net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       30 * time.Second,
+		TLSHandshakeTimeout:   min(timeout, 5*time.Second),
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: 0,
+	}
+	if len(caPEM) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		pool.AppendCertsFromPEM(caPEM)
+		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return t
+}
+
+// ParseCAFile checks that data holds at least one PEM certificate.
+func ParseCAFile(data []byte) bool {
+	return x509.NewCertPool().AppendCertsFromPEM(data)
+}
+
+// newReverseProxy builds the proxy of one route. Each route has its own, so
+// the hooks know their route without passing state through the context.
+func (g *Gateway) newReverseProxy(target *url.URL, transport http.RoundTripper, route *policy.Route) *httputil.ReverseProxy {
+	path := strings.TrimSuffix(target.Path, "/") + route.Path
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme = target.Scheme
+			pr.Out.URL.Host = target.Host
+			pr.Out.URL.Path = path // the route's canonical path, never the client's spelling of it
+			pr.Out.URL.RawPath = ""
+			pr.Out.Host = ""
+			pr.Out.Header.Set("X-Forwarded-For", clientIP(pr.In, g.trusted).String())
+			pr.Out.Header.Del("Expect")
+			if pr.In.TLS != nil {
+				pr.Out.Header.Set("X-Forwarded-Proto", "https")
+			} else {
+				pr.Out.Header.Set("X-Forwarded-Proto", "http")
+			}
+			pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
+		},
+		Transport:      &timedTransport{base: transport, g: g, route: route.Name},
+		BufferPool:     bufferPool{},
+		ModifyResponse: func(resp *http.Response) error { g.normalize(route, resp); return nil },
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			g.count(route.Name, "transport")
+			g.log.Warn("upstream failed", "request_id", r.Header.Get("X-Request-Id"), "route", route.Name, "err", err)
+			writeError(w, policy.Errorf(500, policy.MsgServerError).Wrap(err))
+		},
+		ErrorLog: nil,
+	}
+}
+
+// normalize rewrites an upstream answer into the contract in place. Valid
+// contract answers and JSON successes pass through untouched.
+func (g *Gateway) normalize(route *policy.Route, resp *http.Response) {
+	resp.Header.Del("X-Request-Id") // keygate sets its own
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		g.normalizeSuccess(route, resp)
+		return
+	}
+	raw, truncated, err := readCapped(resp.Body, errorBodyCap)
+	resp.Body.Close()
+	truncated = truncated || err != nil
+	body := raw
+	if enc := resp.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
+		body, truncated = decoded(enc, raw, truncated)
+	}
+	pass, e, kind := route.Normalize(resp.StatusCode, body, truncated, isJSON(resp.Header))
+	if pass {
+		setBody(resp, raw)
+		resp.Header.Set(codeHeader, strconv.Itoa(policy.CodeOfContract(body)))
+		return
+	}
+	g.count(route.Name, kind)
+	if resp.StatusCode == http.StatusTooManyRequests {
+		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"))
+	}
+	replaceWith(resp, e)
+}
+
+// normalizeSuccess sends every 2xx as 200 with a JSON object body. Bodies up
+// to successBodyCap are read whole first, so one that is cut off, or is not a
+// JSON object (an HTML page served with 200), becomes a contract 500 instead
+// of a broken answer; an empty success becomes {"message":"OK","code":0}.
+// Larger bodies stream through unchecked.
+func (g *Gateway) normalizeSuccess(route *policy.Route, resp *http.Response) {
+	if resp.StatusCode != http.StatusOK {
+		g.count(route.Name, "status")
+		resp.StatusCode, resp.Status = http.StatusOK, "200 OK"
+	}
+	raw, truncated, err := readCapped(resp.Body, successBodyCap)
+	if truncated && err == nil {
+		resp.Header.Set(codeHeader, "0")
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(raw), resp.Body), resp.Body}
+		return
+	}
+	resp.Body.Close()
+	body := raw
+	if enc := resp.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") && err == nil {
+		body, truncated = decoded(enc, raw, false)
+	}
+	switch {
+	case err != nil:
+		g.count(route.Name, "transport")
+		g.log.Warn("upstream success body failed", "request_id", resp.Request.Header.Get("X-Request-Id"), "route", route.Name, "err", err)
+		replaceWith(resp, policy.Errorf(500, policy.MsgServerError))
+	case len(bytes.TrimSpace(raw)) == 0:
+		replaceWith(resp, &policy.Error{Status: 200, Code: policy.CodeOK, Message: policy.MsgOK})
+	case truncated || !isJSONObject(body):
+		g.count(route.Name, "success")
+		g.log.Warn("upstream success was not a JSON object", "request_id", resp.Request.Header.Get("X-Request-Id"),
+			"route", route.Name, "content_type", resp.Header.Get("Content-Type"))
+		replaceWith(resp, policy.Errorf(500, policy.MsgServerError))
+	default:
+		if !isJSON(resp.Header) {
+			resp.Header.Set("Content-Type", "application/json")
+		}
+		setBody(resp, raw)
+		resp.Header.Set(codeHeader, "0")
+	}
+}
+
+func (g *Gateway) count(route, kind string) {
+	if g.metrics != nil {
+		g.metrics.rewrites.WithLabelValues(route, kind).Inc()
+	}
+}
+
+// replaceWith makes resp carry the contract answer e and nothing of the
+// upstream's headers, which may name hosts, set cookies or redirect.
+func replaceWith(resp *http.Response, e *policy.Error) {
+	body := e.Body()
+	resp.StatusCode = e.Status
+	resp.Status = strconv.Itoa(e.Status) + " " + http.StatusText(e.Status)
+	resp.Header = http.Header{
+		"Content-Type":  {"application/json"},
+		"Cache-Control": {"no-store"},
+		codeHeader:      {strconv.Itoa(e.Code)},
+	}
+	if e.RetryAfter > 0 {
+		resp.Header.Set("Retry-After", strconv.FormatInt(policy.RetryAfterSeconds(e.RetryAfter), 10))
+	}
+	resp.Trailer = nil
+	setBody(resp, body)
+}
+
+func setBody(resp *http.Response, b []byte) {
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.ContentLength = int64(len(b))
+	resp.TransferEncoding = nil
+	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+}
+
+// readCapped reads at most limit bytes; truncated reports there was more
+// (which stays unread in r).
+func readCapped(r io.Reader, limit int64) (b []byte, truncated bool, err error) {
+	b, err = io.ReadAll(io.LimitReader(r, limit))
+	if err != nil || int64(len(b)) < limit {
+		return b, false, err
+	}
+	var one [1]byte
+	n, _ := io.ReadFull(r, one[:])
+	if n == 0 {
+		return b, false, nil
+	}
+	return append(b, one[0]), true, nil
+}
+
+// decoded undoes a gzip Content-Encoding so an error body can be read. Other
+// encodings are not read: the answer falls back to a default message.
+func decoded(enc string, raw []byte, truncated bool) ([]byte, bool) {
+	if truncated || !strings.EqualFold(enc, "gzip") {
+		return nil, true
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, true
+	}
+	b, trunc, err := readCapped(zr, errorBodyCap)
+	if err != nil {
+		return nil, true
+	}
+	return b, trunc
+}
+
+func isJSON(h http.Header) bool {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+func isJSONObject(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && b[0] == '{' && json.Valid(b)
+}
+
+// retryAfter reads an upstream Retry-After (delay-seconds or an HTTP date);
+// 0 when there is none or it makes no sense.
+func retryAfter(s string) time.Duration {
+	if s == "" || len(s) > 64 {
+		return 0
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		if n < 0 || n > 86400 {
+			return 0
+		}
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(s); err == nil {
+		return max(time.Until(t), time.Second)
+	}
+	return 0
+}
+
+// timedTransport observes the time to response headers per route.
+type timedTransport struct {
+	base  http.RoundTripper
+	g     *Gateway
+	route string
+}
+
+func (t *timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.base.RoundTrip(r)
+	if t.g.metrics != nil {
+		t.g.metrics.upstream.WithLabelValues(t.route).Observe(time.Since(start).Seconds())
+	}
+	return resp, err
+}
+
+// bufferPool reuses ReverseProxy's copy buffers; without one it allocates
+// 32 KiB per request.
+type bufferPool struct{}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }
