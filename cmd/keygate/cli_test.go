@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/keygate/keygate/policy"
+)
+
+func TestCheckCommand(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	goodPolicy := write("good.yaml", string(policy.Builtin))
+	badPolicy := write("bad.yaml", "routes:\n  - name: get\n    method: FETCH\n    path: /get-key\n    colour: blue\n")
+	goodTokens := write("tokens.yaml", "tokens:\n  - name: a\n    sha256: "+strings.Repeat("ab", 32)+"\n    products: [\"*\"]\n    operations: [get]\n")
+	badTokens := write("badtokens.yaml", "tokens:\n  - name: a\n    sha256: xyz\n    products: []\n    operations: [fly]\n")
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr bool
+		want    []string // lines expected in the output
+	}{
+		{"built-in policy", nil, false, []string{"built-in policy: ok, 6 routes"}},
+		{"good files", []string{"-policy", goodPolicy, "-tokens", goodTokens}, false,
+			[]string{goodPolicy + ": ok, 6 routes", goodTokens + ": ok, 1 tokens"}},
+		{"bad policy", []string{"-policy", badPolicy}, true, []string{
+			badPolicy + `:5: unknown field "colour" in route`,
+			badPolicy + `:2: route get: method "FETCH" must be one of GET, POST, PUT, PATCH, DELETE`,
+		}},
+		{"bad tokens", []string{"-tokens", badTokens}, true, []string{
+			badTokens + ":2: token a: sha256 must be 64 hex digits (echo -n TOKEN | sha256sum)",
+			badTokens + `:2: token a: products must list product ids, or "*" for all`,
+			badTokens + `:2: token a: operation "fly" is not a route of the policy`,
+		}},
+		{"missing file", []string{"-policy", filepath.Join(dir, "nope.yaml")}, true, []string{"no such file"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), append([]string{"check"}, tc.args...), &out, &out, nil)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("check %v error = %v, want error %v\n%s", tc.args, err, tc.wantErr, out.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("check %v output lacks %q:\n%s", tc.args, w, out.String())
+				}
+			}
+		})
+	}
+}
+
+func TestPolicyCommandPrintsBuiltin(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"policy"}, &out, &out, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policy.Parse("printed", out.Bytes()); err != nil {
+		t.Errorf("keygate policy prints a policy that does not parse: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), policy.Builtin) {
+		t.Error("keygate policy output differs from the built-in policy")
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"frobnicate"}, &out, &out, nil); !errors.Is(err, errUsage) {
+		t.Errorf("run(frobnicate) = %v, want errUsage", err)
+	}
+	if !strings.Contains(out.String(), "keygate serve") {
+		t.Errorf("usage not printed: %q", out.String())
+	}
+}
+
+func TestDemoSelftest(t *testing.T) {
+	var out, logs bytes.Buffer
+	err := run(context.Background(), []string{"demo", "-selftest"}, &out, &logs, []string{"KEYGATE_LOG_LEVEL=warn"})
+	if err != nil {
+		t.Fatalf("demo -selftest: %v\n%s\n%s", err, out.String(), logs.String())
+	}
+	for _, want := range []string{"HTTP 200 {", `HTTP 500 {"message":"Server error","code":1}`, "HTTP 429 {"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
