@@ -70,7 +70,7 @@ type seenRequest struct {
 	Body                   []byte
 }
 
-func newUpstream(t *testing.T) *upstream {
+func newUpstream(t testing.TB) *upstream {
 	t.Helper()
 	u := &upstream{}
 	u.set(func(w http.ResponseWriter, r *http.Request) {
@@ -113,7 +113,7 @@ func withUpstreamURL(raw string) fixtureOpt {
 	return func(o *Options) { o.Upstream, _ = url.Parse(raw) }
 }
 
-func newGateway(t *testing.T, opts ...fixtureOpt) *gateway {
+func newGateway(t testing.TB, opts ...fixtureOpt) *gateway {
 	t.Helper()
 	up := newUpstream(t)
 	toks, err := policy.ParseTokens("test tokens", []byte(tokensDoc()), policy.Default())

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"io"
 	"mime"
 	"net"
@@ -106,6 +105,7 @@ func (g *Gateway) normalize(route *policy.Route, resp *http.Response) {
 	}
 	pass, e, kind := route.Normalize(resp.StatusCode, body, truncated, isJSON(resp.Header))
 	if pass {
+		ensureJSONType(resp.Header)
 		setBody(resp, raw)
 		resp.Header.Set(codeHeader, strconv.Itoa(policy.CodeOfContract(body)))
 		return
@@ -137,29 +137,40 @@ func (g *Gateway) normalizeSuccess(route *policy.Route, resp *http.Response) {
 		return
 	}
 	resp.Body.Close()
-	body := raw
+	body, encoded := raw, false
 	if enc := resp.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") && err == nil {
 		body, truncated = decoded(enc, raw, false)
+		encoded = true
 	}
-	switch {
-	case err != nil:
+	if err != nil {
 		g.count(route.Name, "transport")
 		g.log.Warn("upstream success body failed", "request_id", resp.Request.Header.Get("X-Request-Id"), "route", route.Name, "err", err)
 		replaceWith(resp, policy.Errorf(500, policy.MsgServerError))
-	case len(bytes.TrimSpace(raw)) == 0:
+		return
+	}
+	if len(bytes.TrimSpace(body)) == 0 && !truncated {
 		replaceWith(resp, &policy.Error{Status: 200, Code: policy.CodeOK, Message: policy.MsgOK})
-	case truncated || !isJSONObject(body):
+		return
+	}
+	out, ok := policy.NormalizeSuccess(body)
+	if truncated || !ok {
 		g.count(route.Name, "success")
-		g.log.Warn("upstream success was not a JSON object", "request_id", resp.Request.Header.Get("X-Request-Id"),
+		g.log.Warn("upstream success is not a contract JSON object", "request_id", resp.Request.Header.Get("X-Request-Id"),
 			"route", route.Name, "content_type", resp.Header.Get("Content-Type"))
 		replaceWith(resp, policy.Errorf(500, policy.MsgServerError))
-	default:
-		if !isJSON(resp.Header) {
-			resp.Header.Set("Content-Type", "application/json")
-		}
-		setBody(resp, raw)
-		resp.Header.Set(codeHeader, "0")
+		return
 	}
+	ensureJSONType(resp.Header)
+	switch {
+	case encoded && &out[0] == &body[0] && len(out) == len(body):
+		setBody(resp, raw) // unchanged: keep the upstream's encoding
+	case encoded:
+		resp.Header.Del("Content-Encoding")
+		setBody(resp, out)
+	default:
+		setBody(resp, out)
+	}
+	resp.Header.Set(codeHeader, "0")
 }
 
 func (g *Gateway) count(route, kind string) {
@@ -227,12 +238,15 @@ func decoded(enc string, raw []byte, truncated bool) ([]byte, bool) {
 
 func isJSON(h http.Header) bool {
 	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
-	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+	return err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")))
 }
 
-func isJSONObject(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && b[0] == '{' && json.Valid(b)
+// ensureJSONType labels an answer application/json, keeping a charset the
+// upstream gave; clients are promised exactly that media type.
+func ensureJSONType(h http.Header) {
+	if mt, _, err := mime.ParseMediaType(h.Get("Content-Type")); err != nil || mt != "application/json" {
+		h.Set("Content-Type", "application/json")
+	}
 }
 
 // retryAfter reads an upstream Retry-After (delay-seconds or an HTTP date);
