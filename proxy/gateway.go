@@ -6,6 +6,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -34,6 +35,7 @@ type Options struct {
 	TrustedProxies  []netip.Prefix // peers whose X-Forwarded-For is believed
 	Logger          *slog.Logger   // nil: slog.Default()
 	Metrics         *Metrics       // nil: none
+	RateHeaders     HeaderMode     // rate-limit header fields; "": HeadersDraft
 }
 
 // Gateway is keygate's API handler. It is safe for concurrent use.
@@ -47,6 +49,7 @@ type Gateway struct {
 	trusted []netip.Prefix
 	log     *slog.Logger
 	metrics *Metrics
+	headers HeaderMode
 	ready   atomic.Bool
 	now     func() time.Time
 }
@@ -64,6 +67,11 @@ func New(o Options) (*Gateway, error) {
 	if o.Limiter == nil {
 		errs = append(errs, errors.New("proxy: a limiter is required"))
 	}
+	if o.RateHeaders != "" {
+		if _, err := ParseHeaderMode(string(o.RateHeaders)); err != nil {
+			errs = append(errs, fmt.Errorf("proxy: rate-limit headers: %w", err))
+		}
+	}
 	if o.UpstreamTimeout < 0 || o.MaxBodyBytes < 0 {
 		errs = append(errs, errors.New("proxy: timeout and body cap must not be negative"))
 	}
@@ -79,7 +87,11 @@ func New(o Options) (*Gateway, error) {
 		trusted: o.TrustedProxies,
 		log:     o.Logger,
 		metrics: o.Metrics,
+		headers: o.RateHeaders,
 		now:     time.Now,
+	}
+	if g.headers == "" {
+		g.headers = HeadersDraft
 	}
 	if g.timeout == 0 {
 		g.timeout = 10 * time.Second

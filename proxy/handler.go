@@ -68,22 +68,22 @@ func (g *Gateway) serve(w *statusWriter, r *http.Request, a *attempt) *policy.Er
 	if route.NeedsToken() {
 		a.token = bearer(r)
 		if tok, e = g.checkToken(a); e != nil {
-			return g.failed(ctx, a, body, r, e)
+			return g.failed(ctx, a, body, r, w.Header(), e)
 		}
 	}
 	if a.values, e = g.parse(r, route, body); e == nil {
 		e = a.values.Validate()
 	}
 	if e != nil {
-		return g.failed(ctx, a, body, r, e)
+		return g.failed(ctx, a, body, r, w.Header(), e)
 	}
 	if tok != nil {
 		if ok, reason := tok.Allows(route, a.values.Product()); !ok {
 			g.rejectToken(a, reason)
-			return g.failed(ctx, a, body, r, policy.Errorf(401, policy.MsgInvalidToken))
+			return g.failed(ctx, a, body, r, w.Header(), policy.Errorf(401, policy.MsgInvalidToken))
 		}
 	}
-	if e := g.checkLimits(ctx, a); e != nil {
+	if e := g.checkLimits(ctx, a, w.Header()); e != nil {
 		return e
 	}
 	if len(body) == 0 {
@@ -97,18 +97,18 @@ func (g *Gateway) serve(w *statusWriter, r *http.Request, a *attempt) *policy.Er
 	defer cancel()
 	g.proxies[route].ServeHTTP(w, r.WithContext(ctx))
 	if w.status != 0 {
-		_ = g.chargeFailure(context.WithoutCancel(ctx), a, w.status)
+		_ = g.chargeFailure(context.WithoutCancel(ctx), a, w.status, nil)
 	}
 	return nil
 }
 
 // failed charges the route's failure-counting limits for keygate's own 400
 // or 401, and turns the answer into a 429 once they have run out.
-func (g *Gateway) failed(ctx context.Context, a *attempt, body []byte, r *http.Request, e *policy.Error) *policy.Error {
+func (g *Gateway) failed(ctx context.Context, a *attempt, body []byte, r *http.Request, wh http.Header, e *policy.Error) *policy.Error {
 	if a.values == nil { // keys may name parameters: read them if the body allows
 		a.values, _ = g.parse(r, a.route, body)
 	}
-	if deny := g.chargeFailure(ctx, a, e.Status); deny != nil {
+	if deny := g.chargeFailure(ctx, a, e.Status, wh); deny != nil {
 		return deny
 	}
 	return e

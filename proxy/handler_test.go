@@ -219,3 +219,55 @@ func TestAdminEndpoints(t *testing.T) {
 		}
 	}
 }
+
+func TestRateLimitHeaders(t *testing.T) {
+	tests := []struct {
+		mode      HeaderMode
+		first     map[string]string
+		limited   map[string]string
+		forbidden []string
+	}{
+		{HeadersDraft,
+			map[string]string{"RateLimit-Policy": `"activate-per-license";q=10;w=60`, "RateLimit": `"activate-per-license";r=9;t=6`},
+			map[string]string{"RateLimit": `"activate-per-license";r=0;t=6`, "Retry-After": "6"},
+			[]string{"RateLimit-Limit"}},
+		{HeadersLegacy,
+			map[string]string{"RateLimit-Limit": "10", "RateLimit-Remaining": "9", "RateLimit-Reset": "6"},
+			map[string]string{"RateLimit-Remaining": "0", "RateLimit-Reset": "6", "Retry-After": "6"},
+			[]string{"RateLimit-Policy", "RateLimit"}},
+		{HeadersNone, nil, map[string]string{"Retry-After": "6"}, []string{"RateLimit-Policy", "RateLimit", "RateLimit-Limit"}},
+	}
+	for _, tc := range tests {
+		t.Run(string(tc.mode), func(t *testing.T) {
+			g := newGateway(t, func(o *Options) { o.RateHeaders = tc.mode })
+			g.up.set(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("RateLimit", `"upstream";r=1;t=1`) // the upstream's own never leak
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, `{"message":"ok","code":0}`)
+			})
+			var a answer
+			for i := 0; i < 11; i++ {
+				a = g.do(t, call{path: "/activate-key", token: testTokens["global"], body: activateBody(testKey)})
+				want := tc.limited
+				if i == 0 {
+					want = tc.first
+				} else if i < 10 {
+					continue
+				}
+				for k, v := range want {
+					if got := a.header.Get(k); got != v {
+						t.Errorf("request %d: %s = %q, want %q", i+1, k, got, v)
+					}
+				}
+				for _, k := range tc.forbidden {
+					if got := a.header.Get(k); got != "" {
+						t.Errorf("request %d: %s = %q, want none in mode %s", i+1, k, got, tc.mode)
+					}
+				}
+			}
+			if a.status != 429 {
+				t.Errorf("11th activation = %d, want 429", a.status)
+			}
+		})
+	}
+}

@@ -64,7 +64,7 @@ func toLimit(l *policy.Limit) ratelimit.Limit {
 // checkLimits applies the route's limits before the request goes upstream:
 // rules without `on` are consumed, rules with `on` are only looked at (they
 // deny once their failures ran out).
-func (g *Gateway) checkLimits(ctx context.Context, a *attempt) *policy.Error {
+func (g *Gateway) checkLimits(ctx context.Context, a *attempt, h http.Header) *policy.Error {
 	limits := a.route.Limits
 	if len(limits) == 0 {
 		return nil
@@ -73,12 +73,13 @@ func (g *Gateway) checkLimits(ctx context.Context, a *attempt) *policy.Error {
 	for i, l := range limits {
 		reqs[i] = ratelimit.Request{Key: a.bucketKey(l), Limit: toLimit(l), Peek: len(l.On) > 0, Shadow: l.Shadow}
 	}
-	return g.decide(ctx, a, limits, reqs)
+	return g.decide(ctx, a, limits, reqs, h)
 }
 
 // chargeFailure consumes the route's rules whose `on` lists status. When one
 // of them has run out, the answer becomes a 429; otherwise it stays as it is.
-func (g *Gateway) chargeFailure(ctx context.Context, a *attempt, status int) *policy.Error {
+// h receives the rate-limit headers; nil when the answer has left already.
+func (g *Gateway) chargeFailure(ctx context.Context, a *attempt, status int, h http.Header) *policy.Error {
 	var limits []*policy.Limit
 	for _, l := range a.route.Limits {
 		if slices.Contains(l.On, status) {
@@ -92,10 +93,10 @@ func (g *Gateway) chargeFailure(ctx context.Context, a *attempt, status int) *po
 	for i, l := range limits {
 		reqs[i] = ratelimit.Request{Key: a.bucketKey(l), Limit: toLimit(l), Shadow: l.Shadow}
 	}
-	return g.decide(ctx, a, limits, reqs)
+	return g.decide(ctx, a, limits, reqs, h)
 }
 
-func (g *Gateway) decide(ctx context.Context, a *attempt, limits []*policy.Limit, reqs []ratelimit.Request) *policy.Error {
+func (g *Gateway) decide(ctx context.Context, a *attempt, limits []*policy.Limit, reqs []ratelimit.Request, h http.Header) *policy.Error {
 	res := make([]ratelimit.Result, len(reqs))
 	allowed, err := g.limiter.Allow(ctx, reqs, res)
 	if err != nil {
@@ -125,6 +126,9 @@ func (g *Gateway) decide(ctx context.Context, a *attempt, limits []*policy.Limit
 	}
 	if !allowed && deny == nil { // a limiter that denies without saying which rule
 		deny = &policy.Error{Status: 429, Code: policy.CodeRateLimit, Message: policy.MsgTooMany, RetryAfter: time.Second}
+	}
+	if h != nil && g.headers != HeadersNone {
+		g.setRateHeaders(h, limits, reqs, res, !allowed)
 	}
 	return deny
 }

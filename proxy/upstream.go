@@ -92,6 +92,9 @@ func (g *Gateway) newReverseProxy(target *url.URL, transport http.RoundTripper, 
 // contract answers and JSON successes pass through untouched.
 func (g *Gateway) normalize(route *policy.Route, resp *http.Response) {
 	resp.Header.Del("X-Request-Id") // keygate sets its own
+	for _, name := range rateHeaderNames { // keygate's limits are the ones the client meets
+		resp.Header.Del(name)
+	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		g.normalizeSuccess(route, resp)
 		return
