@@ -33,6 +33,7 @@ type Config struct {
 	TokensFile      string        `env:"TOKENS_FILE"`
 	TokensReload    time.Duration `env:"TOKENS_RELOAD_INTERVAL" envDefault:"5s"`
 	RedisURL        string        `env:"REDIS_URL"`
+	RateHeaders     string        `env:"RATELIMIT_HEADERS" envDefault:"draft"`
 	MaxBodyBytes    int64         `env:"MAX_BODY_BYTES" envDefault:"65536"`
 	TrustedProxies  []string      `env:"TRUSTED_PROXIES" envSeparator:","`
 	DrainTimeout    time.Duration `env:"DRAIN_TIMEOUT" envDefault:"20s"`
@@ -136,6 +137,9 @@ func (c *Config) validate(needUpstream bool) error {
 	}
 	if c.DrainTimeout <= 0 {
 		bad("DRAIN_TIMEOUT", "must be > 0")
+	}
+	if _, err := proxy.ParseHeaderMode(c.RateHeaders); err != nil {
+		bad("RATELIMIT_HEADERS", "%v", err)
 	}
 	if c.MaxBodyBytes < 1 || c.MaxBodyBytes > 16<<20 {
 		bad("MAX_BODY_BYTES", "%d must be between 1 and 16777216", c.MaxBodyBytes)

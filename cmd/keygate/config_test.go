@@ -18,7 +18,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	want := Config{
 		ListenAddr: ":8080", AdminAddr: ":9090", UpstreamURL: "http://127.0.0.1:3000", UpstreamTimeout: 10 * time.Second,
-		TokensReload: 5 * time.Second, MaxBodyBytes: 65536, DrainTimeout: 20 * time.Second, LogLevel: "info", LogFormat: "json",
+		TokensReload: 5 * time.Second, RateHeaders: "draft", MaxBodyBytes: 65536, DrainTimeout: 20 * time.Second, LogLevel: "info", LogFormat: "json",
 	}
 	if diff := cmp.Diff(want, *c, cmpopts.IgnoreUnexported(Config{}), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("loadConfig defaults mismatch (-want +got):\n%s", diff)
@@ -47,6 +47,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"KEYGATE_LOG_FORMAT=xml", `KEYGATE_LOG_FORMAT: "xml" must be json or text`},
 		{"KEYGATE_UPSTREAM_CA_FILE=" + ca, "KEYGATE_UPSTREAM_CA_FILE: " + ca + " holds no PEM certificate"},
 		{"KEYGATE_DRAIN_TIMEOUT=0s", "KEYGATE_DRAIN_TIMEOUT: must be > 0"},
+		{"KEYGATE_RATELIMIT_HEADERS=all", `KEYGATE_RATELIMIT_HEADERS: "all" must be draft, legacy, both or none`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.env, func(t *testing.T) {

@@ -78,6 +78,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer, environ 
 		MaxBodyBytes:    cfg.MaxBodyBytes,
 		Logger:          log,
 		Metrics:         proxy.NewMetrics(),
+		RateHeaders:     proxy.HeaderMode(cfg.RateHeaders),
 	})
 	if err != nil {
 		return err

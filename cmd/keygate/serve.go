@@ -67,6 +67,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 		TrustedProxies:  cfg.trusted,
 		Logger:          log,
 		Metrics:         metrics,
+		RateHeaders:     proxy.HeaderMode(cfg.RateHeaders),
 	})
 	if err != nil {
 		return err
