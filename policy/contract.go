@@ -140,9 +140,9 @@ func RenderBody(msg string, code int) []byte {
 
 // RetryAfterSeconds returns d in whole seconds, rounded up, at least 1.
 func RetryAfterSeconds(d time.Duration) int64 {
-	s := int64((d + time.Second - 1) / time.Second)
-	if s < 1 {
-		s = 1
+	s := int64(d / time.Second)
+	if d%time.Second > 0 {
+		s++ // rounding up by adding first would overflow near the largest Duration
 	}
-	return s
+	return max(s, 1)
 }

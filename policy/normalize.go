@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxMessage is the longest upstream message keygate repeats to a client.
@@ -58,6 +59,8 @@ func (r *Route) Normalize(status int, body []byte, truncated, isJSON bool) (pass
 		kind = RewriteCode
 	case !safeMessage(up.message):
 		kind = RewriteBody
+	case rule != nil && rule.Message != "" && up.message != rule.Message:
+		kind = RewriteBody // the rule names the message to answer with
 	default:
 		return true, nil, RewriteNone
 	}
@@ -98,7 +101,9 @@ func parseUpstream(body []byte) upstreamBody {
 	var m map[string]json.RawMessage
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
-	if d.Decode(&m) != nil || d.More() {
+	// json.Valid, not d.More, rules out trailing bytes: More reports false
+	// before a stray '}' or ']'.
+	if !json.Valid(body) || d.Decode(&m) != nil {
 		return upstreamBody{}
 	}
 	var up upstreamBody
@@ -118,13 +123,18 @@ func parseUpstream(body []byte) upstreamBody {
 	}
 	msg, okMsg := jsonString(m["message"])
 	var code json.Number
-	okCode := json.Unmarshal(m["code"], &code) == nil
+	// json.Number also takes a quoted number: the contract's code is a bare one.
+	okCode := len(m["code"]) > 0 && m["code"][0] != '"' && json.Unmarshal(m["code"], &code) == nil
 	if okCode {
 		c, err := code.Int64()
 		okCode = err == nil && c >= 0 && c <= 99
 		up.code = int(c)
 	}
-	up.contract = len(m) == 2 && okMsg && msg != "" && okCode
+	// A duplicate key is read as the last by encoding/json and as the first
+	// by other clients, and invalid UTF-8 is not JSON to a strict client:
+	// such a body is not passed on as it is.
+	up.contract = len(m) == 2 && okMsg && msg != "" && okCode &&
+		utf8.Valid(body) && scanObject(body, nil, nil) == nil
 	return up
 }
 
@@ -137,8 +147,10 @@ func jsonString(raw json.RawMessage) (string, bool) {
 }
 
 var (
-	ipRE       = regexp.MustCompile(`\b\d{1,3}(\.\d{1,3}){3}\b|\[[0-9a-fA-F:]+\]|\b[0-9a-fA-F]{1,4}(:[0-9a-fA-F]{0,4}){4,7}\b`)
+	ipRE       = regexp.MustCompile(`\b\d{1,3}(\.\d{1,3}){3}\b|\[[0-9a-fA-F:]+\]|\b[0-9a-fA-F]{1,4}(:[0-9a-fA-F]{0,4}){4,7}\b|\b[0-9a-fA-F]{1,4}::|::[0-9a-fA-F]{1,4}\b`)
 	hostPortRE = regexp.MustCompile(`[A-Za-z0-9-]\.[A-Za-z0-9.-]+:\d{2,5}\b|\blocalhost\b`)
+	// filePathRE finds file paths: two or more absolute segments, or a source file name
+	filePathRE = regexp.MustCompile(`(^|[\s(])(/[\w.-]+){2,}|\b[\w-]+\.(js|ts|py|go|java|rb|php|cs|kt|scala|ex)(:\d+|\b)`)
 	leakWords  = []string{"://", "exception", "traceback", "goroutine ", "panic:", "stack", "sqlstate", "errno", " at line "}
 )
 
@@ -155,7 +167,7 @@ func safeMessage(s string) bool {
 			return false
 		}
 	}
-	return !ipRE.MatchString(s) && !hostPortRE.MatchString(s)
+	return !ipRE.MatchString(s) && !hostPortRE.MatchString(s) && !filePathRE.MatchString(s)
 }
 
 // CodeOfContract returns the code of a body that Normalize passed as a valid

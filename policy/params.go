@@ -2,7 +2,9 @@ package policy
 
 import (
 	"encoding/json"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -85,7 +87,8 @@ func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
 	if err != nil {
 		return nil, badRequest(msgBadQuery)
 	}
-	for k, vs := range q {
+	for _, k := range slices.Sorted(maps.Keys(q)) { // sorted: the same query gets the same answer
+		vs := q[k]
 		if len(vs) > 1 {
 			return nil, badRequest("Duplicate parameter: %s", safeName(k))
 		}
@@ -100,6 +103,9 @@ func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
 			continue
 		}
 		v.vals[i] = value{kind: 's', str: vs[0]}
+		if r.params[i].Type == "boolean" && (vs[0] == "true" || vs[0] == "false") {
+			v.vals[i].kind = 'b' // a query string has only text: true and false are its booleans
+		}
 	}
 	return v, nil
 }
@@ -115,7 +121,7 @@ func (r *Route) QueryNames(rawQuery string) (string, bool) {
 	if err != nil {
 		return "", true
 	}
-	for k := range q {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
 		if paramIndexIn(r.params, k) >= 0 || foldIndex(r.params, k) >= 0 {
 			return k, true
 		}
@@ -397,9 +403,10 @@ func isISO8601(s string) bool {
 }
 
 func isEmail(s string) bool {
-	at := strings.IndexByte(s, '@')
-	return at > 0 && at == strings.LastIndexByte(s, '@') && at < len(s)-1 &&
-		!strings.ContainsAny(s, " \t<>()[],;:\\\"") && strings.Contains(s[at:], ".")
+	local, domain, ok := strings.Cut(s, "@")
+	return ok && local != "" && !strings.ContainsAny(s, " \t<>()[],;:\\\"") && !strings.Contains(domain, "@") &&
+		strings.Contains(domain, ".") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".") &&
+		!strings.Contains(domain, "..")
 }
 
 func hasControl(s string) bool {

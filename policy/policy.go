@@ -291,10 +291,12 @@ func (r *Route) validate(ps *problems) {
 			r.Params[name] = prm
 		}
 		prm.Name = name
-		prm.validate(ps, r.Name, 0)
 		r.params = append(r.params, prm)
 	}
-	sortParams(r.params)
+	sortParams(r.params) // before validating: problems on one line keep name order
+	for _, prm := range r.params {
+		prm.validate(ps, r.Name, 0)
+	}
 	for _, prm := range r.params {
 		if r.query && prm.Type == "object" {
 			ps.add(prm.line, "route %s: param %s: objects cannot be read from a query string", r.Name, prm.Name)
@@ -325,7 +327,8 @@ func (r *Route) validate(ps *problems) {
 	}
 	limits := map[string]bool{}
 	for _, l := range r.Limits {
-		if l == nil {
+		if l == nil { // "- " or "~": the proxy would dereference it on every request
+			ps.add(r.line, "route %s: empty limit", r.Name)
 			continue
 		}
 		l.validate(ps, r)
@@ -336,6 +339,7 @@ func (r *Route) validate(ps *problems) {
 	}
 	for _, e := range r.Errors {
 		if e == nil {
+			ps.add(r.line, "route %s: empty error rule", r.Name)
 			continue
 		}
 		if e.Status < 300 || e.Status > 599 {
@@ -385,10 +389,12 @@ func (p *Param) validate(ps *problems, route string, depth int) {
 			p.Fields[name] = f
 		}
 		f.Name = name
-		f.validate(ps, route, depth+1)
 		p.fields = append(p.fields, f)
 	}
 	sortParams(p.fields)
+	for _, f := range p.fields {
+		f.validate(ps, route, depth+1)
+	}
 }
 
 func (l *Limit) validate(ps *problems, r *Route) {

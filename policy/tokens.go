@@ -25,7 +25,7 @@ type Token struct {
 	SHA256     string   `yaml:"sha256"`     // hex SHA-256 of the token
 	Products   []string `yaml:"products"`   // products it may act on; ["*"]: all
 	Operations []string `yaml:"operations"` // route names it may call; empty: all
-	Expires    string   `yaml:"expires"`    // RFC 3339 time after which it is refused; empty: never
+	Expires    string   `yaml:"expires"`    // RFC 3339 time from which it is refused; empty: never
 
 	line     int
 	expires  time.Time

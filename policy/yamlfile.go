@@ -76,7 +76,18 @@ func decodeYAML(data []byte, v any) problems {
 		if dec.Decode(&extra) == nil {
 			ps.add(extra.Line, "only one YAML document is allowed")
 		}
-		unknownFields(&root, reflect.TypeOf(v), "the file", &ps)
+		sz := sizer{memo: map[*yaml.Node]int{}}
+		if n := sz.size(&root); sz.cycle != nil {
+			ps.add(sz.cycle.Line, "alias *%s is used inside the node it names", sz.cycle.Value)
+			return ps
+		} else if sz.key != nil {
+			ps.add(sz.key.Line, "a key must be a plain value, not a list or a mapping")
+			return ps
+		} else if n > maxNodes {
+			ps.add(0, "the file expands to more than %d YAML nodes through its aliases", maxNodes)
+			return ps
+		}
+		unknownFields(&root, reflect.TypeOf(v), "the file", &ps, map[walked]bool{})
 		err = root.Decode(v)
 	}
 	if err == nil {
@@ -115,10 +126,71 @@ func tidyYAMLMsg(m string) string {
 	return m
 }
 
+// maxNodes bounds the size of a document with its aliases expanded, as
+// decoding sees it: a few nested aliases can otherwise stand for billions of
+// nodes. The built-in policy expands to under a thousand.
+const maxNodes = 100_000
+
+// sizer counts the nodes of a document with every alias expanded, counting
+// each anchored node once, and finds what yaml.v3 cannot decode safely. It
+// must run before decoding: yaml.v3 does not catch an alias inside the node
+// it names when custom unmarshalers decode the parts, and recurses until the
+// stack runs out; and it panics merging (<<) into a mapping with a list or
+// mapping as a key.
+type sizer struct {
+	memo  map[*yaml.Node]int // expanded size of an anchored node; -1 while it is counted
+	cycle *yaml.Node         // an alias met inside the node it names
+	key   *yaml.Node         // a mapping key that is not a scalar
+}
+
+func (s *sizer) size(n *yaml.Node) int {
+	alias := n
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Anchor != "" {
+		if size, ok := s.memo[n]; ok {
+			if size < 0 && s.cycle == nil {
+				s.cycle = alias
+			}
+			return max(size, 0)
+		}
+		s.memo[n] = -1
+	}
+	size := 1
+	for i, c := range n.Content {
+		if n.Kind == yaml.MappingNode && i%2 == 0 && s.key == nil {
+			k := c
+			if k.Kind == yaml.AliasNode && k.Alias != nil {
+				k = k.Alias
+			}
+			if k.Kind != yaml.ScalarNode {
+				s.key = c
+			}
+		}
+		if size += s.size(c); size > maxNodes || s.cycle != nil {
+			break
+		}
+	}
+	if n.Anchor != "" {
+		s.memo[n] = size
+	}
+	return size
+}
+
+// walked is an anchored node checked as a type.
+type walked struct {
+	n *yaml.Node
+	t reflect.Type
+}
+
 // unknownFields walks a decoded YAML tree beside the Go type it decodes into
 // and reports every mapping key that names no field, by line. yaml.v3 stops at
 // the first unknown field inside a custom unmarshaler; this reports them all.
-func unknownFields(n *yaml.Node, t reflect.Type, what string, ps *problems) {
+// An anchored node is walked once per type, however often it is aliased: an
+// alias may sit inside the node it names, and a shared limit's problems should
+// be reported once.
+func unknownFields(n *yaml.Node, t reflect.Type, what string, ps *problems, seen map[walked]bool) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -128,6 +200,12 @@ func unknownFields(n *yaml.Node, t reflect.Type, what string, ps *problems) {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
+	if n.Anchor != "" {
+		if seen[walked{n, t}] {
+			return
+		}
+		seen[walked{n, t}] = true
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
@@ -136,23 +214,33 @@ func unknownFields(n *yaml.Node, t reflect.Type, what string, ps *problems) {
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if k.ShortTag() == "!!merge" { // <<: *anchor, or a list of them, adds their keys to this mapping
+				if v.Kind == yaml.SequenceNode {
+					for _, c := range v.Content {
+						unknownFields(c, t, what, ps, seen)
+					}
+				} else {
+					unknownFields(v, t, what, ps, seen)
+				}
+				continue
+			}
 			f, ok := fields[k.Value]
 			if !ok {
 				ps.add(k.Line, "unknown field %q in %s", k.Value, what)
 				continue
 			}
-			unknownFields(v, f.typ, f.what, ps)
+			unknownFields(v, f.typ, f.what, ps, seen)
 		}
 	case reflect.Slice:
 		if n.Kind == yaml.SequenceNode {
 			for _, c := range n.Content {
-				unknownFields(c, t.Elem(), what, ps)
+				unknownFields(c, t.Elem(), what, ps, seen)
 			}
 		}
 	case reflect.Map:
 		if n.Kind == yaml.MappingNode {
 			for i := 1; i < len(n.Content); i += 2 {
-				unknownFields(n.Content[i], t.Elem(), what, ps)
+				unknownFields(n.Content[i], t.Elem(), what, ps, seen)
 			}
 		}
 	}
