@@ -39,9 +39,12 @@ type Route struct {
 	In      string            `yaml:"in"`                  // where params are read: "body" (JSON object) or "query"; default by method
 	Params  map[string]*Param `yaml:"params" what:"param"` // parameter rules by name; parameters not listed pass unchecked
 	// Exclusive lists groups of parameters of which at most one may be present.
-	Exclusive [][]string   `yaml:"exclusive"`
-	Limits    []*Limit     `yaml:"limits" what:"limit"`      // rate limits, all checked for every request
-	Errors    []*ErrorRule `yaml:"errors" what:"error rule"` // upstream error overrides, first match wins
+	Exclusive [][]string `yaml:"exclusive"`
+	// Idempotent routes honour the Idempotency-Key header: a retried request
+	// gets the first answer again instead of reaching the backend twice.
+	Idempotent bool         `yaml:"idempotent"`
+	Limits     []*Limit     `yaml:"limits" what:"limit"`      // rate limits, all checked for every request
+	Errors     []*ErrorRule `yaml:"errors" what:"error rule"` // upstream error overrides, first match wins
 
 	line     int
 	params   []*Param // sorted by name
@@ -263,6 +266,9 @@ func (r *Route) validate(ps *problems) {
 	}
 	if !pathRE.MatchString(r.Path) || strings.Contains(r.Path, "/../") || strings.HasSuffix(r.Path, "/..") || strings.Contains(r.Path, "/./") {
 		ps.add(r.line, "route %s: path %q must be an absolute path of plain segments (no query, no dot segments)", r.Name, r.Path)
+	}
+	if r.Idempotent && r.Method == http.MethodGet {
+		ps.add(r.line, "route %s: idempotent applies to POST, PUT, PATCH and DELETE routes; GET is idempotent already", r.Name)
 	}
 	switch r.Auth {
 	case "", "token":

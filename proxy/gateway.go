@@ -31,11 +31,12 @@ type Options struct {
 	Policy          *policy.Policy
 	Tokens          TokenSource // nil: every token is unknown
 	Limiter         Limiter
-	MaxBodyBytes    int64          // request body cap; 0: 64 KiB
-	TrustedProxies  []netip.Prefix // peers whose X-Forwarded-For is believed
-	Logger          *slog.Logger   // nil: slog.Default()
-	Metrics         *Metrics       // nil: none
-	RateHeaders     HeaderMode     // rate-limit header fields; "": HeadersDraft
+	MaxBodyBytes    int64               // request body cap; 0: 64 KiB
+	TrustedProxies  []netip.Prefix      // peers whose X-Forwarded-For is believed
+	Logger          *slog.Logger        // nil: slog.Default()
+	Metrics         *Metrics            // nil: none
+	RateHeaders     HeaderMode          // rate-limit header fields; "": HeadersDraft
+	Idempotency     *IdempotencyOptions // nil: Idempotency-Key is passed through, not enforced
 }
 
 // Gateway is keygate's API handler. It is safe for concurrent use.
@@ -50,6 +51,7 @@ type Gateway struct {
 	log     *slog.Logger
 	metrics *Metrics
 	headers HeaderMode
+	idem    *IdempotencyOptions
 	ready   atomic.Bool
 	now     func() time.Time
 }
@@ -93,6 +95,18 @@ func New(o Options) (*Gateway, error) {
 	if g.headers == "" {
 		g.headers = HeadersDraft
 	}
+	if o.Idempotency != nil {
+		if o.Idempotency.Store == nil {
+			return nil, errors.New("proxy: idempotency needs a store")
+		}
+		idem := *o.Idempotency
+		idem.TTL = cmpOr(idem.TTL, 24*time.Hour)
+		idem.WaitPeriod = cmpOr(idem.WaitPeriod, 25*time.Millisecond)
+		if idem.MaxBody == 0 {
+			idem.MaxBody = 64 << 10
+		}
+		g.idem = &idem
+	}
 	if g.timeout == 0 {
 		g.timeout = 10 * time.Second
 	}
@@ -125,3 +139,10 @@ func (g *Gateway) SetReady(ready bool) { g.ready.Store(ready) }
 
 // Ready reports whether the gateway is ready for traffic.
 func (g *Gateway) Ready() bool { return g.ready.Load() }
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}

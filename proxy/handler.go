@@ -83,6 +83,14 @@ func (g *Gateway) serve(w *statusWriter, r *http.Request, a *attempt) *policy.Er
 			return g.failed(ctx, a, body, r, w.Header(), policy.Errorf(401, policy.MsgInvalidToken))
 		}
 	}
+	claim, e, done := g.beginIdempotent(ctx, w, r, a, body)
+	if done {
+		return e
+	}
+	if claim != nil {
+		w.capture, w.captureMax = make([]byte, 0, 512), g.idem.MaxBody
+		defer g.finishIdempotent(ctx, w, a, claim)
+	}
 	if e := g.checkLimits(ctx, a, w.Header()); e != nil {
 		return e
 	}

@@ -17,6 +17,13 @@ type Metrics struct {
 	decisions  *prometheus.CounterVec
 	limitErrs  prometheus.Counter
 	tokenLoads *prometheus.CounterVec
+
+	idempotency *prometheus.CounterVec
+	// RateLimitFallback is 1 while the shared limiter is away and the
+	// failure mode is in force. The caller that owns the limiter sets it.
+	RateLimitFallback prometheus.Gauge
+	// RedisErrors counts failed calls to the shared limiter; the caller adds to it.
+	RedisErrors prometheus.Counter
 }
 
 // NewMetrics registers keygate's series, plus the Go runtime and process
@@ -53,8 +60,21 @@ func NewMetrics() *Metrics {
 			Name: "keygate_tokens_reloads_total",
 			Help: "Tokens file reloads, by result (ok, error).",
 		}, []string{"result"}),
+		idempotency: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keygate_idempotency_total",
+			Help: "Idempotency-Key outcomes, by route and result (stored, replayed, conflict, mismatch, unavailable).",
+		}, []string{"route", "result"}),
+		RateLimitFallback: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "keygate_ratelimit_fallback_active",
+			Help: "1 while Redis is unreachable and KEYGATE_REDIS_FAILURE_MODE is in force.",
+		}),
+		RedisErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "keygate_redis_errors_total",
+			Help: "Calls to Redis for rate limits that failed or timed out.",
+		}),
 	}
 	m.Registry.MustRegister(m.requests, m.upstream, m.rewrites, m.rejections, m.decisions, m.limitErrs, m.tokenLoads,
+		m.idempotency, m.RateLimitFallback, m.RedisErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -37,6 +37,10 @@ type statusWriter struct {
 	status    int
 	code      string // contract code, for metrics
 	written   int64
+
+	capture     []byte // when not nil, a copy of the body, for the idempotency store
+	captureMax  int
+	captureOver bool // the body outgrew captureMax
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -61,6 +65,13 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.written += int64(n)
+	if w.capture != nil && !w.captureOver {
+		if len(w.capture)+n > w.captureMax {
+			w.captureOver = true
+		} else {
+			w.capture = append(w.capture, b[:n]...)
+		}
+	}
 	return n, err
 }
 

@@ -91,7 +91,7 @@ func (g *Gateway) newReverseProxy(target *url.URL, transport http.RoundTripper, 
 // normalize rewrites an upstream answer into the contract in place. Valid
 // contract answers and JSON successes pass through untouched.
 func (g *Gateway) normalize(route *policy.Route, resp *http.Response) {
-	resp.Header.Del("X-Request-Id") // keygate sets its own
+	resp.Header.Del("X-Request-Id")        // keygate sets its own
 	for _, name := range rateHeaderNames { // keygate's limits are the ones the client meets
 		resp.Header.Del(name)
 	}
