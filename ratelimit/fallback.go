@@ -1,0 +1,282 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Mode is how Fallback answers while its primary is failing. The zero value
+// is ModeLocal.
+type Mode string
+
+// The failure modes.
+const (
+	// ModeLocal decides with the local limiter: limits hold per replica.
+	ModeLocal Mode = "local"
+	// ModeOpen admits every request: no limits at all.
+	ModeOpen Mode = "open"
+	// ModeClosed returns an error wrapping ErrUnavailable for every request.
+	ModeClosed Mode = "closed"
+)
+
+// ErrUnavailable is wrapped by the errors Fallback returns in ModeClosed,
+// and by Ping's, when the shared limiter cannot be reached.
+var ErrUnavailable = errors.New("ratelimit: shared limiter unavailable")
+
+// Limiter is what Fallback needs of the limiters it wraps. *Redis and
+// *Memory satisfy it.
+type Limiter interface {
+	Allow(ctx context.Context, reqs []Request, res []Result) (bool, error)
+}
+
+const (
+	defaultCooldown    = 500 * time.Millisecond
+	defaultMaxCooldown = 5 * time.Second
+)
+
+// FallbackOptions configures a Fallback. The zero value uses the defaults.
+type FallbackOptions struct {
+	// Mode is how to answer while the primary fails; "" means ModeLocal.
+	Mode Mode
+	// Cooldown is how long the primary is left alone after it first
+	// fails; 0 means 500ms. Each failed trial doubles it, up to
+	// MaxCooldown; a success resets it.
+	Cooldown time.Duration
+	// MaxCooldown caps the cooldown; 0 means 5s.
+	MaxCooldown time.Duration
+	// OnStateChange, when not nil, is called once per change, in order,
+	// with true when Fallback starts answering in failure mode and false
+	// when the primary is back. It is called with Fallback's lock held: it
+	// must be quick and may call Degraded and Stats but not Allow or Ping.
+	OnStateChange func(degraded bool)
+}
+
+// FallbackStats counts what metrics need to know about a Fallback.
+type FallbackStats struct {
+	Errors    uint64 // calls to the primary that failed, timeouts included
+	Trips     uint64 // times the breaker opened
+	Fallbacks uint64 // requests answered in failure mode
+}
+
+// Fallback is a limiter that asks a primary (Redis) and, while the primary
+// fails, answers in its Mode instead. It is a circuit breaker: after a
+// failure it stops calling the primary for a cooldown, so that a dead Redis
+// adds no latency to requests, then lets one trial request through; the
+// trial's success returns it to the primary, its failure doubles the
+// cooldown. Fallback is safe for concurrent use. The zero value is not
+// usable; call NewFallback.
+type Fallback struct {
+	ask   func(context.Context, []Request, []Result) (allowed, asked bool, err error)
+	ping  func(context.Context) error // nil when the primary cannot be pinged
+	local Limiter
+	opt   FallbackOptions
+	now   func() time.Time // replaced in tests
+
+	degraded               atomic.Bool
+	errs, trips, fallbacks atomic.Uint64
+
+	mu       sync.Mutex
+	cooldown time.Duration // current; 0 while healthy
+	retryAt  time.Time     // while degraded, when the next trial may go
+	probing  bool          // a trial is under way
+}
+
+// NewFallback returns a limiter that asks primary and falls back to local
+// (used in ModeLocal; it should be a *Memory) while primary fails. When
+// primary has a Ping(context.Context) error method, as *Redis does,
+// Fallback.Ping uses it.
+func NewFallback(primary, local Limiter, opt FallbackOptions) (*Fallback, error) {
+	var errs []error
+	if primary == nil {
+		errs = append(errs, errors.New("primary limiter is nil"))
+	}
+	switch opt.Mode {
+	case "":
+		opt.Mode = ModeLocal
+	case ModeLocal, ModeOpen, ModeClosed:
+	default:
+		errs = append(errs, fmt.Errorf("Mode %q must be %q, %q or %q", opt.Mode, ModeLocal, ModeOpen, ModeClosed))
+	}
+	if opt.Mode == ModeLocal && local == nil {
+		errs = append(errs, errors.New("local limiter is nil in mode local"))
+	}
+	if opt.Cooldown < 0 {
+		errs = append(errs, fmt.Errorf("Cooldown %s must be >= 0", opt.Cooldown))
+	}
+	if opt.MaxCooldown < 0 {
+		errs = append(errs, fmt.Errorf("MaxCooldown %s must be >= 0", opt.MaxCooldown))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("ratelimit: NewFallback: %w", err)
+	}
+	if opt.Cooldown == 0 {
+		opt.Cooldown = defaultCooldown
+	}
+	if opt.MaxCooldown == 0 {
+		opt.MaxCooldown = max(defaultMaxCooldown, opt.Cooldown)
+	}
+	opt.MaxCooldown = max(opt.MaxCooldown, opt.Cooldown)
+	f := &Fallback{local: local, opt: opt, now: time.Now}
+	if p, ok := primary.(interface {
+		allow(context.Context, []Request, []Result) (bool, bool, error)
+	}); ok {
+		f.ask = p.allow
+	} else {
+		f.ask = func(ctx context.Context, reqs []Request, res []Result) (bool, bool, error) {
+			ok, err := primary.Allow(ctx, reqs, res)
+			return ok, true, err
+		}
+	}
+	if p, ok := primary.(interface{ Ping(context.Context) error }); ok {
+		f.ping = p.Ping
+	}
+	return f, nil
+}
+
+// Allow decides reqs with the primary, or in the failure mode while the
+// primary is failing or its breaker is open. It returns an error only in
+// ModeClosed, for a request the caller cancelled, and for ErrInvalid.
+func (f *Fallback) Allow(ctx context.Context, reqs []Request, res []Result) (bool, error) {
+	probe := false
+	if f.degraded.Load() {
+		if probe = f.startTrial(); !probe {
+			return f.fallBack(ctx, reqs, res, nil)
+		}
+	}
+	allowed, asked, err := f.ask(ctx, reqs, res)
+	switch {
+	case err == nil:
+		if asked && (probe || f.degraded.Load()) {
+			f.succeeded()
+		} else if probe {
+			f.endTrial()
+		}
+		return allowed, nil
+	case errors.Is(err, ErrInvalid) || ctx.Err() != nil:
+		// Not the primary's fault: nothing learnt about its health.
+		if probe {
+			f.endTrial()
+		}
+		return false, err
+	}
+	f.failed(probe)
+	return f.fallBack(ctx, reqs, res, err)
+}
+
+// Ping asks the primary once whether it answers, within the primary's own
+// timeout, so that it never holds up start-up for long. When it does not,
+// Fallback starts out degraded, answering in its Mode without first paying
+// a timeout per request, and returns to the primary by itself after a
+// trial succeeds. The error, wrapping ErrUnavailable, is for logs.
+func (f *Fallback) Ping(ctx context.Context) error {
+	if f.ping == nil {
+		return nil
+	}
+	if err := f.ping(ctx); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		f.failed(false)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if f.degraded.Load() {
+		f.succeeded()
+	}
+	return nil
+}
+
+// Degraded reports whether requests are answered in failure mode.
+func (f *Fallback) Degraded() bool { return f.degraded.Load() }
+
+// Stats returns the counters since NewFallback.
+func (f *Fallback) Stats() FallbackStats {
+	return FallbackStats{Errors: f.errs.Load(), Trips: f.trips.Load(), Fallbacks: f.fallbacks.Load()}
+}
+
+// fallBack answers in failure mode; cause is the primary's error, or nil
+// when the breaker kept the request from it.
+func (f *Fallback) fallBack(ctx context.Context, reqs []Request, res []Result, cause error) (bool, error) {
+	if err := check(reqs, res); err != nil {
+		return false, err
+	}
+	f.fallbacks.Add(1)
+	switch f.opt.Mode {
+	case ModeOpen:
+		for i := range reqs {
+			res[i] = Result{Allowed: true}
+		}
+		return true, nil
+	case ModeClosed:
+		if cause == nil {
+			return false, ErrUnavailable
+		}
+		return false, fmt.Errorf("%w: %w", ErrUnavailable, cause)
+	default:
+		return f.local.Allow(ctx, reqs, res)
+	}
+}
+
+// startTrial reports whether this request may be the one trial the open
+// breaker lets through.
+func (f *Fallback) startTrial() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.degraded.Load() {
+		return true // recovered meanwhile
+	}
+	if f.probing || f.now().Before(f.retryAt) {
+		return false
+	}
+	f.probing = true
+	return true
+}
+
+// endTrial ends a trial that taught nothing.
+func (f *Fallback) endTrial() {
+	f.mu.Lock()
+	f.probing = false
+	f.mu.Unlock()
+}
+
+// succeeded closes the breaker: the primary answered.
+func (f *Fallback) succeeded() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.probing = false
+	f.cooldown = 0
+	if f.degraded.Load() {
+		f.degraded.Store(false)
+		f.notify(false)
+	}
+}
+
+// failed opens the breaker, or keeps it open for longer when a trial
+// failed. A failure of a request sent before the breaker opened changes
+// nothing but the count.
+func (f *Fallback) failed(probe bool) {
+	f.errs.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case !f.degraded.Load():
+		f.cooldown = f.opt.Cooldown
+		f.retryAt = f.now().Add(f.cooldown)
+		f.trips.Add(1)
+		f.degraded.Store(true)
+		f.notify(true)
+	case probe:
+		f.probing = false
+		f.cooldown = min(2*f.cooldown, f.opt.MaxCooldown)
+		f.retryAt = f.now().Add(f.cooldown)
+	}
+}
+
+func (f *Fallback) notify(degraded bool) {
+	if f.opt.OnStateChange != nil {
+		f.opt.OnStateChange(degraded)
+	}
+}

@@ -1,0 +1,222 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// fakePrimary admits everything, or fails with err; block, when not nil,
+// holds each call until it is closed.
+type fakePrimary struct {
+	mu    sync.Mutex
+	err   error
+	block chan struct{}
+	calls atomic.Int64
+}
+
+func (p *fakePrimary) Allow(ctx context.Context, reqs []Request, res []Result) (bool, error) {
+	p.calls.Add(1)
+	p.mu.Lock()
+	err, block := p.err, p.block
+	p.mu.Unlock()
+	if block != nil {
+		<-block
+	}
+	if err != nil {
+		return false, err
+	}
+	for i := range reqs {
+		res[i] = Result{Allowed: true, Remaining: 99}
+	}
+	return true, nil
+}
+
+func (p *fakePrimary) set(err error, block chan struct{}) {
+	p.mu.Lock()
+	p.err, p.block = err, block
+	p.mu.Unlock()
+}
+
+// testClock is a hand-driven time.Now.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+var oneRule = []Request{{Key: "k", Limit: Limit{Rate: 1, Period: time.Hour, Burst: 1000}}}
+
+// TestFallbackBreaker walks the breaker through a failure, cooldowns that
+// double up to the cap, a single trial at a time and the recovery.
+func TestFallbackBreaker(t *testing.T) {
+	p := &fakePrimary{}
+	var states []bool
+	f, err := NewFallback(p, NewMemory(), FallbackOptions{OnStateChange: func(d bool) { states = append(states, d) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &testClock{now: time.Unix(1e9, 0)}
+	f.now = clock.Now
+	allow := func() {
+		t.Helper()
+		if ok, err := f.Allow(context.Background(), oneRule, make([]Result, 1)); !ok || err != nil {
+			t.Fatalf("Allow = %v, %v, want true, nil", ok, err)
+		}
+	}
+	wantCalls := func(n int64) {
+		t.Helper()
+		if got := p.calls.Load(); got != n {
+			t.Fatalf("primary called %d times, want %d", got, n)
+		}
+	}
+
+	allow()
+	wantCalls(1)
+	p.set(errors.New("down"), nil)
+	allow() // fails, answered locally
+	wantCalls(2)
+	if !f.Degraded() {
+		t.Fatal("Degraded = false after a failure")
+	}
+	for _, cooldown := range []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second} {
+		calls := p.calls.Load()
+		clock.Advance(cooldown - time.Millisecond)
+		for range 10 {
+			allow()
+		}
+		wantCalls(calls) // the breaker is open
+		clock.Advance(time.Millisecond)
+		allow() // the trial, which fails
+		wantCalls(calls + 1)
+	}
+
+	// While a trial is under way, other requests do not wait for it.
+	p.set(nil, make(chan struct{}))
+	clock.Advance(5 * time.Second)
+	done := make(chan struct{})
+	go func() { allow(); close(done) }()
+	for p.calls.Load() != 9 {
+		time.Sleep(time.Millisecond)
+	}
+	allow()
+	wantCalls(9)
+	close(p.block)
+	<-done
+	if f.Degraded() {
+		t.Fatal("Degraded = true after a successful trial")
+	}
+	p.set(nil, nil)
+	allow()
+	wantCalls(10)
+
+	if diff := cmp.Diff([]bool{true, false}, states); diff != "" {
+		t.Errorf("OnStateChange calls (-want +got):\n%s", diff)
+	}
+	want := FallbackStats{Errors: 7, Trips: 1, Fallbacks: 7 + 60 + 1}
+	if diff := cmp.Diff(want, f.Stats()); diff != "" {
+		t.Errorf("Stats (-want +got):\n%s", diff)
+	}
+}
+
+// TestFallbackModes checks each mode's answer while the primary fails, both
+// for the failing call and while the breaker is open.
+func TestFallbackModes(t *testing.T) {
+	down := errors.New("down")
+	l := Limit{Rate: 1, Period: time.Hour, Burst: 2}
+	reqs := []Request{{Key: "k", Limit: l}}
+	tests := []struct {
+		mode    Mode
+		allowed []bool // three calls in a row
+		err     bool
+	}{
+		{"", []bool{true, true, false}, false}, // ModeLocal: Memory's decisions
+		{ModeLocal, []bool{true, true, false}, false},
+		{ModeOpen, []bool{true, true, true}, false},
+		{ModeClosed, []bool{false, false, false}, true},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.mode), func(t *testing.T) {
+			p := &fakePrimary{err: down}
+			f, err := NewFallback(p, NewMemory(), FallbackOptions{Mode: tt.mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range tt.allowed {
+				res := make([]Result, 1)
+				ok, err := f.Allow(context.Background(), reqs, res)
+				if ok != want || (err != nil) != tt.err || tt.err && !errors.Is(err, ErrUnavailable) {
+					t.Errorf("call %d: Allow = %v, %v, want %v, error %v", i, ok, err, want, tt.err)
+				}
+				if ok && !res[0].Allowed {
+					t.Errorf("call %d: admitted with result %+v", i, res[0])
+				}
+				if i == 0 && tt.err && !errors.Is(err, down) {
+					t.Errorf("call %d: error %v does not wrap the cause", i, err)
+				}
+			}
+			if got := p.calls.Load(); got != 1 {
+				t.Errorf("primary called %d times, want 1 (then the breaker opens)", got)
+			}
+		})
+	}
+}
+
+// TestFallbackNotPrimaryFault checks that invalid requests and callers'
+// cancellations leave the breaker closed.
+func TestFallbackNotPrimaryFault(t *testing.T) {
+	srv := startRedis(t)
+	f, err := NewFallback(newRedis(t, srv, RedisOptions{}), NewMemory(), FallbackOptions{Mode: ModeOpen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Allow(context.Background(), []Request{{Key: "k"}}, make([]Result, 1)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Allow(zero limit) = %v, want ErrInvalid", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.Allow(ctx, oneRule, make([]Result, 1)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Allow(cancelled) = %v, want context.Canceled", err)
+	}
+	if f.Degraded() || f.Stats() != (FallbackStats{}) {
+		t.Errorf("Degraded = %v, Stats = %+v, want false and zero", f.Degraded(), f.Stats())
+	}
+}
+
+func TestNewFallbackRejects(t *testing.T) {
+	p := &fakePrimary{}
+	tests := []struct {
+		name           string
+		primary, local Limiter
+		opt            FallbackOptions
+	}{
+		{"nil primary", nil, NewMemory(), FallbackOptions{}},
+		{"nil local", p, nil, FallbackOptions{}},
+		{"unknown mode", p, NewMemory(), FallbackOptions{Mode: "lenient"}},
+		{"negative cooldown", p, NewMemory(), FallbackOptions{Cooldown: -1}},
+	}
+	for _, tt := range tests {
+		if _, err := NewFallback(tt.primary, tt.local, tt.opt); err == nil {
+			t.Errorf("%s: NewFallback succeeded, want an error", tt.name)
+		}
+	}
+	if _, err := NewFallback(p, nil, FallbackOptions{Mode: ModeOpen}); err != nil {
+		t.Errorf("NewFallback(open, no local) = %v, want nil", err)
+	}
+}

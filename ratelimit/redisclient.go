@@ -1,0 +1,327 @@
+package ratelimit
+
+import (
+	"cmp"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Client defaults, short because a rate limiter that waits is worse than one
+// that falls back: each Allow is bounded by RedisOptions.Timeout anyway, and
+// these only bound what no request waits for (background dials, pings).
+const (
+	defaultDialTimeout  = 250 * time.Millisecond
+	defaultReadTimeout  = 100 * time.Millisecond
+	defaultWriteTimeout = 100 * time.Millisecond
+	defaultPoolTimeout  = 100 * time.Millisecond
+)
+
+// RedisConfig says how to reach Redis: set exactly one of URL (a single
+// node), SentinelAddrs with SentinelMaster, or ClusterAddrs. The zero value
+// is invalid.
+type RedisConfig struct {
+	// URL is a single node: redis://[user[:password]@]host[:port][/db], or
+	// rediss:// for TLS. go-redis query parameters (dial_timeout=...) are
+	// accepted.
+	URL string
+	// Username and Password authenticate (Redis ACL; Username "" means the
+	// default user) with every mode. With URL, they may be set here or in
+	// the URL, not both.
+	Username, Password string
+	// SentinelMaster is the master name Sentinel knows; required with
+	// SentinelAddrs.
+	SentinelMaster string
+	// SentinelAddrs are host:port addresses of Sentinels.
+	SentinelAddrs []string
+	// SentinelUsername and SentinelPassword authenticate to the Sentinels
+	// themselves, when they need it.
+	SentinelUsername, SentinelPassword string
+	// ClusterAddrs are host:port addresses of some Redis Cluster nodes.
+	ClusterAddrs []string
+	// DB selects a database; 0 is the default one and the only one in a
+	// cluster. With URL, it may be set here or in the URL path.
+	DB int
+	// TLS turns TLS on; a rediss:// URL does too.
+	TLS bool
+	// TLSServerName is the name to verify the server's certificate
+	// against; "" means the host dialled.
+	TLSServerName string
+	// CAFile is a PEM file of the CAs to trust instead of the system's.
+	CAFile string
+	// InsecureSkipVerify accepts any server certificate; for tests only.
+	InsecureSkipVerify bool
+	// DialTimeout, ReadTimeout and WriteTimeout bound each connection
+	// attempt and socket operation; 0 means 250ms, 100ms and 100ms.
+	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+	// PoolSize is the number of connections per node; 0 means go-redis's
+	// default, 10 per CPU.
+	PoolSize int
+}
+
+// Validate reports every problem of c at once, each naming its field. It
+// never reveals a password.
+func (c RedisConfig) Validate() error {
+	_, err := c.parse()
+	return err
+}
+
+// NewRedisClient returns a client for the Redis c describes. It does not
+// connect: go-redis dials on first use and redials by itself. The client
+// honours context deadlines and does not retry, so that RedisOptions.Timeout
+// bounds every call and a failure reaches Fallback at once.
+func NewRedisClient(c RedisConfig) (redis.UniversalClient, error) {
+	p, err := c.parse()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case p.node != nil:
+		return redis.NewClient(p.node), nil
+	case len(c.SentinelAddrs) > 0:
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName:            c.SentinelMaster,
+			SentinelAddrs:         c.SentinelAddrs,
+			SentinelUsername:      c.SentinelUsername,
+			SentinelPassword:      c.SentinelPassword,
+			Username:              c.Username,
+			Password:              c.Password,
+			DB:                    c.DB,
+			TLSConfig:             p.tls,
+			DialTimeout:           c.dialTimeout(),
+			ReadTimeout:           c.readTimeout(),
+			WriteTimeout:          c.writeTimeout(),
+			PoolTimeout:           defaultPoolTimeout,
+			PoolSize:              c.PoolSize,
+			MaxRetries:            -1,
+			DialerRetries:         1,
+			ContextTimeoutEnabled: true,
+			DisableIdentity:       true,
+		}), nil
+	default:
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs:                 c.ClusterAddrs,
+			Username:              c.Username,
+			Password:              c.Password,
+			TLSConfig:             p.tls,
+			DialTimeout:           c.dialTimeout(),
+			ReadTimeout:           c.readTimeout(),
+			WriteTimeout:          c.writeTimeout(),
+			PoolTimeout:           defaultPoolTimeout,
+			PoolSize:              c.PoolSize,
+			MaxRetries:            -1,
+			MaxRedirects:          3,
+			DialerRetries:         1,
+			ContextTimeoutEnabled: true,
+			DisableIdentity:       true,
+		}), nil
+	}
+}
+
+// parsed is a valid RedisConfig, ready for go-redis.
+type parsed struct {
+	node *redis.Options // set for URL
+	tls  *tls.Config    // nil without TLS
+}
+
+func (c RedisConfig) parse() (parsed, error) {
+	var p parsed
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	modes := 0
+	if c.URL != "" {
+		modes++
+	}
+	if len(c.SentinelAddrs) > 0 || c.SentinelMaster != "" {
+		modes++
+		if len(c.SentinelAddrs) == 0 {
+			bad("SentinelAddrs: required with SentinelMaster")
+		}
+		if c.SentinelMaster == "" {
+			bad("SentinelMaster: required with SentinelAddrs")
+		}
+	}
+	if len(c.SentinelAddrs) == 0 && (c.SentinelUsername != "" || c.SentinelPassword != "") {
+		bad("SentinelUsername, SentinelPassword: set without SentinelAddrs")
+	}
+	if len(c.ClusterAddrs) > 0 {
+		modes++
+		if c.DB != 0 {
+			bad("DB: must be 0 with ClusterAddrs: a Redis Cluster has database 0 only")
+		}
+	}
+	switch {
+	case modes == 0:
+		bad("URL, SentinelAddrs or ClusterAddrs: one must be set")
+	case modes > 1:
+		bad("URL, SentinelAddrs and ClusterAddrs: set only one")
+	}
+	checkAddrs(&errs, "SentinelAddrs", c.SentinelAddrs)
+	checkAddrs(&errs, "ClusterAddrs", c.ClusterAddrs)
+	if c.DB < 0 {
+		bad("DB: %d must be >= 0", c.DB)
+	}
+	if c.PoolSize < 0 {
+		bad("PoolSize: %d must be >= 0", c.PoolSize)
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"DialTimeout", c.DialTimeout}, {"ReadTimeout", c.ReadTimeout}, {"WriteTimeout", c.WriteTimeout}} {
+		if d.d < 0 {
+			bad("%s: %s must be >= 0", d.name, d.d)
+		}
+	}
+
+	useTLS := c.TLS
+	if c.URL != "" {
+		node, err := c.parseURL()
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			p.node = node
+			useTLS = useTLS || node.TLSConfig != nil
+		}
+	}
+	if useTLS {
+		cfg, err := c.tlsConfig(p.node)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		p.tls = cfg
+		if p.node != nil {
+			p.node.TLSConfig = cfg
+		}
+	} else {
+		if c.CAFile != "" {
+			bad("CAFile: set but TLS is off; set TLS or use a rediss:// URL")
+		}
+		if c.InsecureSkipVerify {
+			bad("InsecureSkipVerify: set but TLS is off; set TLS or use a rediss:// URL")
+		}
+		if c.TLSServerName != "" {
+			bad("TLSServerName: set but TLS is off; set TLS or use a rediss:// URL")
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return parsed{}, fmt.Errorf("ratelimit: redis config: %w", err)
+	}
+	return p, nil
+}
+
+// parseURL reads URL into options with keygate's defaults. Its errors never
+// quote the URL, which may hold a password.
+func (c RedisConfig) parseURL() (*redis.Options, error) {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error quotes the whole URL
+		}
+		return nil, fmt.Errorf("URL: %w", err)
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, fmt.Errorf("URL: scheme %q must be redis or rediss", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, errors.New("URL: no host")
+	}
+	o, err := redis.ParseURL(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("URL: %w", err)
+	}
+	var errs []error
+	if c.Username != "" && o.Username != "" {
+		errs = append(errs, errors.New("Username: also set in URL; set it in one place"))
+	}
+	if c.Password != "" && o.Password != "" {
+		errs = append(errs, errors.New("Password: also set in URL; set it in one place"))
+	}
+	if c.DB != 0 && o.DB != 0 {
+		errs = append(errs, errors.New("DB: also set in URL; set it in one place"))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if c.Username != "" {
+		o.Username = c.Username
+	}
+	if c.Password != "" {
+		o.Password = c.Password
+	}
+	if c.DB != 0 {
+		o.DB = c.DB
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = c.dialTimeout()
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = c.readTimeout()
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = c.writeTimeout()
+	}
+	if o.PoolTimeout == 0 {
+		o.PoolTimeout = defaultPoolTimeout
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = -1
+	}
+	if o.DialerRetries == 0 {
+		o.DialerRetries = 1
+	}
+	if c.PoolSize != 0 {
+		o.PoolSize = c.PoolSize
+	}
+	o.ContextTimeoutEnabled = true
+	o.DisableIdentity = true
+	return o, nil
+}
+
+// tlsConfig builds the TLS settings; node, when not nil, may carry what a
+// rediss:// URL asked for.
+func (c RedisConfig) tlsConfig(node *redis.Options) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if node != nil && node.TLSConfig != nil {
+		cfg = node.TLSConfig.Clone()
+	}
+	if c.TLSServerName != "" {
+		cfg.ServerName = c.TLSServerName
+	}
+	if c.InsecureSkipVerify {
+		cfg.InsecureSkipVerify = true
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("CAFile: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CAFile: no PEM certificate in %s", c.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+func checkAddrs(errs *[]error, field string, addrs []string) {
+	for i, a := range addrs {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || host == "" || port == "" {
+			*errs = append(*errs, fmt.Errorf("%s[%d]: %q must be host:port", field, i, a))
+		}
+	}
+}
+
+func (c RedisConfig) dialTimeout() time.Duration  { return cmp.Or(c.DialTimeout, defaultDialTimeout) }
+func (c RedisConfig) readTimeout() time.Duration  { return cmp.Or(c.ReadTimeout, defaultReadTimeout) }
+func (c RedisConfig) writeTimeout() time.Duration { return cmp.Or(c.WriteTimeout, defaultWriteTimeout) }

@@ -1,0 +1,307 @@
+package ratelimit
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/keygate/keygate/ratelimit/redistest"
+)
+
+func TestRedisConfigErrors(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "empty.pem")
+	os.WriteFile(ca, []byte("not a certificate"), 0o600)
+	tests := []struct {
+		name string
+		c    RedisConfig
+		want []string // substrings of the error
+	}{
+		{"nothing", RedisConfig{}, []string{"URL, SentinelAddrs or ClusterAddrs: one must be set"}},
+		{"two modes", RedisConfig{URL: "redis://h", ClusterAddrs: []string{"h:1"}}, []string{"set only one"}},
+		{"bad scheme", RedisConfig{URL: "http://h"}, []string{`URL: scheme "http"`}},
+		{"no host", RedisConfig{URL: "redis://"}, []string{"URL: no host"}},
+		{"bad db path", RedisConfig{URL: "redis://h/x"}, []string{"URL:", "database number"}},
+		{"password twice", RedisConfig{URL: "redis://u:p@h", Password: "q"}, []string{"Password: also set in URL"}},
+		{"user twice", RedisConfig{URL: "redis://u:p@h", Username: "v"}, []string{"Username: also set in URL"}},
+		{"db twice", RedisConfig{URL: "redis://h/2", DB: 3}, []string{"DB: also set in URL"}},
+		{"sentinel without master", RedisConfig{SentinelAddrs: []string{"h:26379"}}, []string{"SentinelMaster: required"}},
+		{"master without sentinels", RedisConfig{SentinelMaster: "m"}, []string{"SentinelAddrs: required"}},
+		{"bad address", RedisConfig{ClusterAddrs: []string{"h:1", "h"}}, []string{`ClusterAddrs[1]: "h" must be host:port`}},
+		{"sentinel password alone", RedisConfig{URL: "redis://h", SentinelPassword: "p"}, []string{"SentinelPassword: set without SentinelAddrs"}},
+		{"db in cluster", RedisConfig{ClusterAddrs: []string{"h:1"}, DB: 1}, []string{"DB: must be 0 with ClusterAddrs"}},
+		{"negative", RedisConfig{URL: "redis://h", DB: -1, PoolSize: -1, ReadTimeout: -time.Second}, []string{"DB: -1", "PoolSize: -1", "ReadTimeout: -1s"}},
+		{"CA without TLS", RedisConfig{URL: "redis://h", CAFile: ca}, []string{"CAFile: set but TLS is off"}},
+		{"skip verify without TLS", RedisConfig{URL: "redis://h", InsecureSkipVerify: true}, []string{"InsecureSkipVerify: set but TLS is off"}},
+		{"missing CA", RedisConfig{URL: "rediss://h", CAFile: "/nonexistent.pem"}, []string{"CAFile:", "no such file"}},
+		{"CA not PEM", RedisConfig{ClusterAddrs: []string{"h:1"}, TLS: true, CAFile: ca}, []string{"CAFile: no PEM certificate"}},
+	}
+	for _, tt := range tests {
+		err := tt.c.Validate()
+		if err == nil {
+			t.Errorf("%s: Validate() = nil, want an error", tt.name)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: Validate() = %q, want it to mention %q", tt.name, err, w)
+			}
+		}
+		if _, err := NewRedisClient(tt.c); err == nil {
+			t.Errorf("%s: NewRedisClient succeeded, want an error", tt.name)
+		}
+	}
+}
+
+// TestRedisConfigHidesPassword feeds URLs that fail to parse: the error
+// must not repeat the password.
+func TestRedisConfigHidesPassword(t *testing.T) {
+	for _, u := range []string{"redis://user:hunter2@host:port", "redis://user:hunter2@h:1/x", "redis ://user:hunter2@h"} {
+		err := RedisConfig{URL: u}.Validate()
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Validate(%q) = %v, want an error without the password", u, err)
+		}
+	}
+}
+
+func TestNewRedisClientOptions(t *testing.T) {
+	c, err := NewRedisClient(RedisConfig{URL: "rediss://kg:pw@redis.example:6380/2", InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	o := c.(*redis.Client).Options()
+	if o.Addr != "redis.example:6380" || o.Username != "kg" || o.Password != "pw" || o.DB != 2 {
+		t.Errorf("Options = addr %s user %s db %d, want redis.example:6380 kg 2", o.Addr, o.Username, o.DB)
+	}
+	if o.TLSConfig == nil || o.TLSConfig.ServerName != "redis.example" || !o.TLSConfig.InsecureSkipVerify {
+		t.Errorf("TLSConfig = %+v, want ServerName redis.example, InsecureSkipVerify", o.TLSConfig)
+	}
+	// go-redis turns MaxRetries -1 into 0 (none) when it builds the client.
+	if !o.ContextTimeoutEnabled || o.MaxRetries != 0 || o.DialTimeout != defaultDialTimeout || o.ReadTimeout != defaultReadTimeout {
+		t.Errorf("Options: ContextTimeoutEnabled %v, MaxRetries %d, DialTimeout %s, ReadTimeout %s; want true, 0, %s, %s",
+			o.ContextTimeoutEnabled, o.MaxRetries, o.DialTimeout, o.ReadTimeout, defaultDialTimeout, defaultReadTimeout)
+	}
+
+	c, err = NewRedisClient(RedisConfig{URL: "redis://h", Username: "kg", Password: "pw", DB: 3, ReadTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	o = c.(*redis.Client).Options()
+	if o.Username != "kg" || o.Password != "pw" || o.DB != 3 || o.TLSConfig != nil || o.ReadTimeout != time.Second {
+		t.Errorf("Options = user %s db %d TLS %v read %s, want kg 3 none 1s", o.Username, o.DB, o.TLSConfig, o.ReadTimeout)
+	}
+
+	c, err = NewRedisClient(RedisConfig{ClusterAddrs: []string{"a:1", "b:2"}, TLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, ok := c.(*redis.ClusterClient); !ok {
+		t.Errorf("ClusterAddrs gave a %T, want *redis.ClusterClient", c)
+	}
+}
+
+// TestRedisClientACL connects as an ACL user, with credentials in the URL
+// or in the fields.
+func TestRedisClientACL(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	ctx := context.Background()
+	if err := newClient(t, srv).Do(ctx, "ACL", "SETUSER", "kg", "on", ">s3cret", "~*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		c  RedisConfig
+		ok bool
+	}{
+		{RedisConfig{URL: "redis://kg:s3cret@" + srv.Addr()}, true},
+		{RedisConfig{URL: srv.URL(), Username: "kg", Password: "s3cret"}, true},
+		{RedisConfig{URL: "redis://kg:wrong@" + srv.Addr()}, false},
+	}
+	for i, tt := range tests {
+		c, err := NewRedisClient(patiently(tt.c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := mustRedis(t, c, RedisOptions{})
+		err = r.Ping(ctx)
+		if (err == nil) != tt.ok {
+			t.Errorf("config %d: Ping = %v, want ok %v", i, err, tt.ok)
+		}
+		c.Close()
+	}
+}
+
+// TestRedisClientTLS talks to a redis-server over TLS with a CA of its
+// own: trusted through CAFile, refused without it.
+func TestRedisClientTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca, cert, key := writeCerts(t, dir)
+	tlsPort := freePort(t)
+	srv := startRedis(t, "--tls-port", strconv.Itoa(tlsPort), "--tls-cert-file", cert, "--tls-key-file", key,
+		"--tls-ca-cert-file", ca, "--tls-auth-clients", "no")
+	_ = srv
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort))
+	tests := []struct {
+		name string
+		c    RedisConfig
+		ok   bool
+	}{
+		{"rediss with CA", RedisConfig{URL: "rediss://" + addr, CAFile: ca}, true},
+		{"TLS field with CA", RedisConfig{URL: "redis://" + addr, TLS: true, CAFile: ca}, true},
+		{"server name", RedisConfig{URL: "rediss://" + addr, CAFile: ca, TLSServerName: "localhost"}, true},
+		{"skip verify", RedisConfig{URL: "rediss://" + addr, InsecureSkipVerify: true}, true},
+		{"unknown CA", RedisConfig{URL: "rediss://" + addr}, false},
+		{"wrong server name", RedisConfig{URL: "rediss://" + addr, CAFile: ca, TLSServerName: "other"}, false},
+	}
+	for _, tt := range tests {
+		c, err := NewRedisClient(patiently(tt.c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := mustRedis(t, c, RedisOptions{})
+		_, err = r.Allow(context.Background(), oneRule, make([]Result, 1))
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: Allow = %v, want ok %v", tt.name, err, tt.ok)
+		}
+		c.Close()
+	}
+}
+
+// patiently gives c socket timeouts that a starved machine cannot exceed.
+func patiently(c RedisConfig) RedisConfig {
+	c.DialTimeout, c.ReadTimeout, c.WriteTimeout = patient, patient, patient
+	return c
+}
+
+// writeCerts writes a CA and a server certificate for 127.0.0.1 and
+// localhost, and returns the files' names.
+func writeCerts(t *testing.T, dir string) (ca, cert, key string) {
+	t.Helper()
+	now := time.Now()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "keygate test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, typ string, der []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", srvDER), write("server.key", "PRIVATE KEY", keyDER)
+}
+
+// TestRedisSentinel finds the master through a real Sentinel.
+func TestRedisSentinel(t *testing.T) {
+	t.Parallel()
+	master := startRedis(t)
+	sentinel := redistest.New(t, freePort(t))
+	sentinel.Conf = filepath.Join(sentinel.Dir, "sentinel.conf")
+	conf := "sentinel monitor kgmaster 127.0.0.1 " + strconv.Itoa(master.Port()) + " 1\n"
+	if err := os.WriteFile(sentinel.Conf, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sentinel.Args = []string{"--sentinel"}
+	if err := sentinel.Run(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewRedisClient(patiently(RedisConfig{SentinelMaster: "kgmaster", SentinelAddrs: []string{sentinel.Addr()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := mustRedis(t, c, RedisOptions{})
+	if ok, err := r.Allow(context.Background(), oneRule, make([]Result, 1)); !ok || err != nil {
+		t.Fatalf("Allow through Sentinel = %v, %v", ok, err)
+	}
+	if n := newClient(t, master).Exists(context.Background(), r.Key(oneRule[0].Key)).Val(); n != 1 {
+		t.Error("the bucket is not on the master")
+	}
+}
+
+// TestRedisCluster runs many-rule requests on a real (one-node) Redis
+// Cluster: the shared hash tag keeps a request's keys in one slot, which a
+// cluster demands of a script's keys.
+func TestRedisCluster(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	admin := newClient(t, srv)
+	ctx := context.Background()
+	if err := admin.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(admin.ClusterInfo(ctx).Val(), "cluster_state:ok"); {
+		if time.Now().After(deadline) {
+			t.Fatal("cluster not ok after 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c, err := NewRedisClient(patiently(RedisConfig{ClusterAddrs: []string{srv.Addr()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Eval(ctx, "return 1", []string{"login:a", "ip:b"}).Err(); err == nil || !strings.Contains(err.Error(), "CROSSSLOT") {
+		t.Fatalf("untagged keys: %v, want CROSSSLOT (the test needs a cluster that checks slots)", err)
+	}
+	r := mustRedis(t, c, RedisOptions{})
+	if err := r.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l := Limit{Rate: 1, Period: time.Hour, Burst: 1}
+	reqs := []Request{{Key: "login:a", Limit: l}, {Key: "ip:b", Limit: l}, {Key: "token:c", Limit: l}}
+	for i, want := range []bool{true, false} {
+		if ok, err := r.Allow(ctx, reqs, make([]Result, 3)); ok != want || err != nil {
+			t.Errorf("call %d: Allow = %v, %v, want %v, nil", i, ok, err, want)
+		}
+	}
+}
