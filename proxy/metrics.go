@@ -22,8 +22,14 @@ type Metrics struct {
 	// RateLimitFallback is 1 while the shared limiter is away and the
 	// failure mode is in force. The caller that owns the limiter sets it.
 	RateLimitFallback prometheus.Gauge
-	// RedisErrors counts failed calls to the shared limiter; the caller adds to it.
-	RedisErrors prometheus.Counter
+}
+
+// WatchRedis exports a count of failed calls to Redis that errors returns.
+func (m *Metrics) WatchRedis(errors func() float64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "keygate_redis_errors_total",
+		Help: "Calls to Redis for rate limits that failed or timed out.",
+	}, errors))
 }
 
 // NewMetrics registers keygate's series, plus the Go runtime and process
@@ -68,13 +74,9 @@ func NewMetrics() *Metrics {
 			Name: "keygate_ratelimit_fallback_active",
 			Help: "1 while Redis is unreachable and KEYGATE_REDIS_FAILURE_MODE is in force.",
 		}),
-		RedisErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "keygate_redis_errors_total",
-			Help: "Calls to Redis for rate limits that failed or timed out.",
-		}),
 	}
 	m.Registry.MustRegister(m.requests, m.upstream, m.rewrites, m.rejections, m.decisions, m.limitErrs, m.tokenLoads,
-		m.idempotency, m.RateLimitFallback, m.RedisErrors,
+		m.idempotency, m.RateLimitFallback,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

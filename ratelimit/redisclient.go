@@ -202,7 +202,7 @@ func (c RedisConfig) parse() (parsed, error) {
 		}
 	} else {
 		if c.CAFile != "" {
-			bad("CAFile: set but TLS is off; set TLS or use a rediss:// URL")
+			bad("CAFile: set but TLS is off; turn TLS on or use a rediss:// URL")
 		}
 		if c.InsecureSkipVerify {
 			bad("InsecureSkipVerify: set but TLS is off; set TLS or use a rediss:// URL")

@@ -16,6 +16,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/keygate/keygate/proxy"
+	"github.com/keygate/keygate/ratelimit"
 )
 
 // envPrefix starts every variable keygate reads.
@@ -33,6 +34,20 @@ type Config struct {
 	TokensFile      string        `env:"TOKENS_FILE"`
 	TokensReload    time.Duration `env:"TOKENS_RELOAD_INTERVAL" envDefault:"5s"`
 	RedisURL        string        `env:"REDIS_URL"`
+	RedisUsername   string        `env:"REDIS_USERNAME"`
+	RedisPassword   string        `env:"REDIS_PASSWORD"`
+	RedisSentinel   string        `env:"REDIS_SENTINEL_MASTER"`
+	RedisSentinels  []string      `env:"REDIS_SENTINEL_ADDRS" envSeparator:","`
+	RedisSentinelPW string        `env:"REDIS_SENTINEL_PASSWORD"`
+	RedisCluster    []string      `env:"REDIS_CLUSTER_ADDRS" envSeparator:","`
+	RedisDB         int           `env:"REDIS_DB" envDefault:"0"`
+	RedisTLS        bool          `env:"REDIS_TLS" envDefault:"false"`
+	RedisCAFile     string        `env:"REDIS_CA_FILE"`
+	RedisTimeout    time.Duration `env:"REDIS_TIMEOUT" envDefault:"50ms"`
+	RedisFailure    string        `env:"REDIS_FAILURE_MODE" envDefault:"local"`
+	RedisPrefix     string        `env:"REDIS_PREFIX" envDefault:"keygate:"`
+	IdemTTL         time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
+	IdemFailure     string        `env:"IDEMPOTENCY_FAILURE_MODE" envDefault:"forward"`
 	RateHeaders     string        `env:"RATELIMIT_HEADERS" envDefault:"draft"`
 	MaxBodyBytes    int64         `env:"MAX_BODY_BYTES" envDefault:"65536"`
 	TrustedProxies  []string      `env:"TRUSTED_PROXIES" envSeparator:","`
@@ -87,8 +102,10 @@ func kindOf(t reflect.Type) string {
 	switch t {
 	case reflect.TypeOf(time.Duration(0)):
 		return "duration (e.g. 10s, 1m)"
-	case reflect.TypeOf(int64(0)):
+	case reflect.TypeOf(int64(0)), reflect.TypeOf(0):
 		return "whole number"
+	case reflect.TypeOf(false):
+		return "boolean (true or false)"
 	}
 	return t.String()
 }
@@ -137,6 +154,28 @@ func (c *Config) validate(needUpstream bool) error {
 	}
 	if c.DrainTimeout <= 0 {
 		bad("DRAIN_TIMEOUT", "must be > 0")
+	}
+	if c.redisConfigured() {
+		if err := c.redisConfig().Validate(); err != nil {
+			errs = append(errs, redisErrors(err)...)
+		}
+	}
+	if c.RedisTimeout <= 0 {
+		bad("REDIS_TIMEOUT", "must be > 0")
+	}
+	switch ratelimit.Mode(c.RedisFailure) {
+	case ratelimit.ModeLocal, ratelimit.ModeOpen, ratelimit.ModeClosed:
+	default:
+		bad("REDIS_FAILURE_MODE", "%q must be local, open or closed", c.RedisFailure)
+	}
+	if c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, "{} ") {
+		bad("REDIS_PREFIX", "%q must be non-empty, without braces or spaces", c.RedisPrefix)
+	}
+	if c.IdemTTL < time.Second {
+		bad("IDEMPOTENCY_TTL", "must be at least 1s")
+	}
+	if c.IdemFailure != "forward" && c.IdemFailure != "refuse" {
+		bad("IDEMPOTENCY_FAILURE_MODE", "%q must be forward or refuse", c.IdemFailure)
 	}
 	if _, err := proxy.ParseHeaderMode(c.RateHeaders); err != nil {
 		bad("RATELIMIT_HEADERS", "%v", err)

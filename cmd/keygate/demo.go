@@ -79,6 +79,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer, environ 
 		Logger:          log,
 		Metrics:         proxy.NewMetrics(),
 		RateHeaders:     proxy.HeaderMode(cfg.RateHeaders),
+		Idempotency:     &proxy.IdempotencyOptions{Store: proxy.NewMemoryIdempotency(), TTL: cfg.IdemTTL},
 	})
 	if err != nil {
 		return err

@@ -54,6 +54,13 @@ const (
 // legacyBackend is the demo backend plus transport-level failures.
 func legacyBackend(t *testing.T) *httptest.Server {
 	t.Helper()
+	srv, _ := legacyBackendWith(t)
+	return srv
+}
+
+// legacyBackendWith also returns the demo backend, to count its calls.
+func legacyBackendWith(t *testing.T) (*httptest.Server, *backend.Backend) {
+	t.Helper()
 	demo := backend.New()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -74,7 +81,7 @@ func legacyBackend(t *testing.T) *httptest.Server {
 		demo.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, demo
 }
 
 // instance is a running `keygate serve` process.
@@ -241,4 +248,9 @@ func inContract(r reply) string {
 		return fmt.Sprintf("error body %q is not exactly {message, code}", r.raw)
 	}
 	return ""
+}
+
+func readAll(resp *http.Response) string {
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/proxy"
-	"github.com/keygate/keygate/ratelimit"
 )
 
 // serve runs the proxy until ctx ends (SIGTERM), then drains.
@@ -44,10 +43,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 	case needsTokens(pol):
 		return fmt.Errorf("%sTOKENS_FILE is required: the policy has routes with auth: token", envPrefix)
 	}
-	limiter, err := newLimiter(cfg, log)
+	metrics := proxy.NewMetrics()
+	shared, err := newSharedState(ctx, cfg, log, metrics)
 	if err != nil {
 		return err
 	}
+	defer shared.close()
 	upstream, _ := url.Parse(cfg.UpstreamURL) // validated
 	var ca []byte
 	if cfg.UpstreamCAFile != "" {
@@ -55,19 +56,23 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 			return fmt.Errorf("%sUPSTREAM_CA_FILE: %w", envPrefix, err)
 		}
 	}
-	metrics := proxy.NewMetrics()
 	g, err := proxy.New(proxy.Options{
 		Upstream:        upstream,
 		Transport:       proxy.NewTransport(cfg.UpstreamTimeout, ca),
 		UpstreamTimeout: cfg.UpstreamTimeout,
 		Policy:          pol,
 		Tokens:          tokens,
-		Limiter:         limiter,
+		Limiter:         shared.limiter,
 		MaxBodyBytes:    cfg.MaxBodyBytes,
 		TrustedProxies:  cfg.trusted,
 		Logger:          log,
 		Metrics:         metrics,
 		RateHeaders:     proxy.HeaderMode(cfg.RateHeaders),
+		Idempotency: &proxy.IdempotencyOptions{
+			Store:  shared.idem,
+			TTL:    cfg.IdemTTL,
+			Refuse: cfg.IdemFailure == "refuse",
+		},
 	})
 	if err != nil {
 		return err
@@ -116,15 +121,6 @@ func needsTokens(p *policy.Policy) bool {
 		}
 	}
 	return false
-}
-
-// newLimiter returns the rate limiter the configuration asks for.
-func newLimiter(cfg *Config, log *slog.Logger) (proxy.Limiter, error) {
-	if cfg.RedisURL != "" {
-		return nil, fmt.Errorf("%sREDIS_URL: Redis limits are not available in this build yet; unset it to use in-memory limits", envPrefix)
-	}
-	log.Warn("KEYGATE_REDIS_URL is not set: rate limits are kept in memory and apply per replica, not across replicas")
-	return ratelimit.NewMemory(), nil
 }
 
 // listeners are the API and admin sockets.

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/cmd/keygate/internal/backend"
+	"github.com/keygate/keygate/ratelimit/redistest"
+)
+
+// replicas starts n keygate processes sharing one Redis and one backend.
+func replicas(t *testing.T, n int, redisURL, upstream string, extra ...string) []*instance {
+	t.Helper()
+	tokens := filepath.Join(t.TempDir(), "tokens.yaml")
+	writeTokens(t, tokens, "alpha")
+	var out []*instance
+	for range n {
+		env := append([]string{"KEYGATE_UPSTREAM_URL=" + upstream, "KEYGATE_TOKENS_FILE=" + tokens,
+			"KEYGATE_REDIS_URL=" + redisURL, "KEYGATE_LOG_LEVEL=warn"}, extra...)
+		out = append(out, startKeygate(t, env...))
+	}
+	return out
+}
+
+func activation(key, host string) string {
+	return fmt.Sprintf(`{"productId":%q,"licenseKey":%q,"hostId":%q}`, backend.ProductID, key, host)
+}
+
+// TestReplicasShareOneLimit: three replicas sharing one Redis admit exactly
+// the activation limit (burst 10) for one license key, whichever replica a
+// request lands on.
+func TestReplicasShareOneLimit(t *testing.T) {
+	rs := redistest.Start(t)
+	up := legacyBackend(t)
+	kgs := replicas(t, 3, rs.URL(), up.URL)
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := post(t, kgs[i%3].api, "/activate-key", "alpha", activation(backend.LicenseKey, "host-a"))
+			if problem := inContract(r); problem != "" {
+				t.Errorf("request %d: %s", i, problem)
+			}
+			if r.status == 429 && (r.header.Get("Retry-After") == "" || *r.code != 3) {
+				t.Errorf("request %d: 429 without Retry-After or code 3: %s", i, r.raw)
+			}
+			mu.Lock()
+			statuses[r.status]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if statuses[200] != 10 || statuses[429] != 20 {
+		t.Errorf("answers = %v, want exactly 10 x 200 and 20 x 429 across 3 replicas", statuses)
+	}
+}
+
+var fallbackGauge = regexp.MustCompile(`(?m)^keygate_ratelimit_fallback_active (\d+)`)
+
+func fallbackActive(t *testing.T, kg *instance) string {
+	resp, err := http.Get("http://" + kg.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	_, _ = fmt.Fprint(&b, readAll(resp))
+	m := fallbackGauge.FindStringSubmatch(b.String())
+	if m == nil {
+		t.Fatal("no keygate_ratelimit_fallback_active in /metrics")
+	}
+	return m[1]
+}
+
+// TestRedisOutageUnderLoad kills Redis while two replicas serve traffic:
+// every answer stays in the contract and quick, and the shared limit is back
+// once Redis returns.
+func TestRedisOutageUnderLoad(t *testing.T) {
+	for _, mode := range []string{"local", "open", "closed"} {
+		t.Run(mode, func(t *testing.T) {
+			rs := redistest.Start(t)
+			up := legacyBackend(t)
+			kgs := replicas(t, 2, rs.URL(), up.URL, "KEYGATE_REDIS_FAILURE_MODE="+mode)
+
+			getKey := fmt.Sprintf(`{"productId":%q,"licenseKey":%q}`, backend.ProductID, backend.LicenseKey)
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			statuses := map[int]int{}
+			slowest := time.Duration(0)
+			for w := range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						start := time.Now()
+						// reads of a valid license: every one asks Redis (the guessing limits) and none is limited
+						r := post(t, kgs[(w+i)%2].api, "/get-key", "alpha", getKey)
+						d := time.Since(start)
+						if problem := inContract(r); problem != "" {
+							t.Errorf("get-key: %s", problem)
+						}
+						mu.Lock()
+						statuses[r.status]++
+						slowest = max(slowest, d)
+						mu.Unlock()
+					}
+				}()
+			}
+			time.Sleep(300 * time.Millisecond)
+			rs.Kill()
+			time.Sleep(700 * time.Millisecond)
+			close(stop)
+			wg.Wait()
+			if slowest > 1500*time.Millisecond {
+				t.Errorf("slowest answer took %s during the outage, want under 1.5s", slowest)
+			}
+			if mode == "closed" && statuses[500] == 0 {
+				t.Errorf("closed mode: no 500 during the outage (answers %v)", statuses)
+			}
+			if mode != "closed" && statuses[200] != statuses[0]+sum(statuses) {
+				t.Errorf("%s mode: answers %v, want only 200s through the outage", mode, statuses)
+			}
+
+			rs.Restart()
+			waitFor(t, "both replicas back on Redis", func() bool {
+				back := true
+				for _, kg := range kgs { // a request lets the breaker try Redis again
+					post(t, kg.api, "/get-key", "alpha", getKey)
+					back = back && fallbackActive(t, kg) == "0"
+				}
+				return back
+			})
+			admitted := 0
+			for i := range 20 {
+				if r := post(t, kgs[i%2].api, "/activate-key", "alpha", activation(backend.LicenseKey, "host-b")); r.status == 200 {
+					admitted++
+				}
+			}
+			if admitted != 10 {
+				t.Errorf("after Redis returned, %d of 20 activations across 2 replicas were admitted, want 10 (one shared limit)", admitted)
+			}
+		})
+	}
+}
+
+// TestIdempotentRetriesAcrossReplicas: concurrent retries of one activation
+// with one Idempotency-Key, spread over two replicas, reach the backend once
+// and every caller gets the same answer.
+func TestIdempotentRetriesAcrossReplicas(t *testing.T) {
+	rs := redistest.Start(t)
+	up, demo := legacyBackendWith(t)
+	kgs := replicas(t, 2, rs.URL(), up.URL)
+	body := activation(slowKey, "idem-host") // the backend takes a second to answer
+	const n = 6
+	replies := make([]reply, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i > 0 {
+				time.Sleep(100 * time.Millisecond) // the first claims the key
+			}
+			replies[i] = post(t, kgs[i%2].api, "/activate-key", "alpha", body, "Idempotency-Key", "sdk-retry-42")
+		}()
+	}
+	wg.Wait()
+	for i, r := range replies {
+		if r.status != 200 || string(r.raw) != string(replies[0].raw) {
+			t.Errorf("caller %d = %d %s, want %d %s", i, r.status, r.raw, replies[0].status, replies[0].raw)
+		}
+	}
+	if calls := demo.Calls("/activate-key"); calls != 1 {
+		t.Errorf("backend activations = %d, want 1", calls)
+	}
+	// a later retry on either replica is replayed; a different body is refused
+	if r := post(t, kgs[1].api, "/activate-key", "alpha", body, "Idempotency-Key", "sdk-retry-42"); r.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("later retry not replayed: %d %s", r.status, r.raw)
+	}
+	other := activation(backend.LicenseKey, "other-host")
+	if r := post(t, kgs[0].api, "/activate-key", "alpha", other, "Idempotency-Key", "sdk-retry-42"); r.status != 400 {
+		t.Errorf("same key, other body = %d %s, want 400", r.status, r.raw)
+	}
+}
+
+func sum(m map[int]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/keygate/keygate/proxy"
+	"github.com/keygate/keygate/ratelimit"
+)
+
+// redisConfigured reports whether any way to reach Redis is set.
+func (c *Config) redisConfigured() bool {
+	return c.RedisURL != "" || len(c.RedisSentinels) > 0 || c.RedisSentinel != "" || len(c.RedisCluster) > 0
+}
+
+func (c *Config) redisConfig() ratelimit.RedisConfig {
+	return ratelimit.RedisConfig{
+		URL: c.RedisURL, Username: c.RedisUsername, Password: c.RedisPassword,
+		SentinelMaster: c.RedisSentinel, SentinelAddrs: c.RedisSentinels, SentinelPassword: c.RedisSentinelPW,
+		ClusterAddrs: c.RedisCluster, DB: c.RedisDB, TLS: c.RedisTLS, CAFile: c.RedisCAFile,
+	}
+}
+
+// redisVars maps ratelimit.RedisConfig's field names to the variables that
+// set them, so that a problem names what the user wrote.
+var redisVars = map[string]string{
+	"URL": "REDIS_URL", "Username": "REDIS_USERNAME", "Password": "REDIS_PASSWORD",
+	"SentinelMaster": "REDIS_SENTINEL_MASTER", "SentinelAddrs": "REDIS_SENTINEL_ADDRS",
+	"SentinelPassword": "REDIS_SENTINEL_PASSWORD", "ClusterAddrs": "REDIS_CLUSTER_ADDRS",
+	"DB": "REDIS_DB", "TLS": "REDIS_TLS", "CAFile": "REDIS_CA_FILE",
+}
+
+var fieldWord = regexp.MustCompile(`\b[A-Z][A-Za-z]+\b`)
+
+// redisErrors rewrites RedisConfig's problems, one per line, to name the
+// KEYGATE_REDIS_* variables.
+func redisErrors(err error) []error {
+	msg := strings.TrimPrefix(err.Error(), "ratelimit: redis config: ")
+	var out []error
+	for _, line := range strings.Split(msg, "\n") {
+		fields, rest, ok := strings.Cut(line, ": ")
+		if !ok {
+			out = append(out, fmt.Errorf("%sREDIS_URL: %s", envPrefix, line))
+			continue
+		}
+		fields = fieldWord.ReplaceAllStringFunc(fields, func(f string) string {
+			if v, ok := redisVars[f]; ok {
+				return envPrefix + v
+			}
+			return f
+		})
+		rest = fieldWord.ReplaceAllStringFunc(rest, func(f string) string {
+			if v, ok := redisVars[f]; ok && f != "TLS" && f != "DB" {
+				return envPrefix + v
+			}
+			return f
+		})
+		out = append(out, fmt.Errorf("%s: %s", fields, rest))
+	}
+	return out
+}
+
+// sharedState is what keygate keeps in Redis, or in memory without it.
+type sharedState struct {
+	limiter proxy.Limiter
+	idem    proxy.IdempotencyStore
+	close   func()
+}
+
+// newSharedState connects the limiter and the idempotency store to Redis
+// when one is configured. Redis may be down at start: keygate then serves in
+// KEYGATE_REDIS_FAILURE_MODE and returns to Redis by itself.
+func newSharedState(ctx context.Context, cfg *Config, log *slog.Logger, m *proxy.Metrics) (*sharedState, error) {
+	if !cfg.redisConfigured() {
+		log.Warn("KEYGATE_REDIS_URL is not set: rate limits and Idempotency-Key answers are kept in memory and apply per replica, not across replicas")
+		return &sharedState{limiter: ratelimit.NewMemory(), idem: proxy.NewMemoryIdempotency(), close: func() {}}, nil
+	}
+	redis.SetLogger(redisLogger{log})
+	client, err := ratelimit.NewRedisClient(cfg.redisConfig())
+	if err != nil {
+		return nil, fmt.Errorf("%sREDIS_URL: %w", envPrefix, err)
+	}
+	shared, err := ratelimit.NewRedis(client, ratelimit.RedisOptions{Prefix: cfg.RedisPrefix, Timeout: cfg.RedisTimeout})
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	var fb *ratelimit.Fallback
+	fb, err = ratelimit.NewFallback(shared, ratelimit.NewMemory(), ratelimit.FallbackOptions{
+		Mode: ratelimit.Mode(cfg.RedisFailure),
+		OnStateChange: func(degraded bool) {
+			if degraded {
+				m.RateLimitFallback.Set(1)
+				log.Error("Redis unreachable: rate limits follow KEYGATE_REDIS_FAILURE_MODE", "mode", cfg.RedisFailure)
+				return
+			}
+			m.RateLimitFallback.Set(0)
+			log.Info("Redis reachable again: rate limits are shared")
+		},
+	})
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	m.WatchRedis(func() float64 { return float64(fb.Stats().Errors) })
+	pingCtx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := fb.Ping(pingCtx); err != nil {
+		log.Error("Redis unreachable at start; serving in the failure mode until it answers", "mode", cfg.RedisFailure, "err", err)
+	} else {
+		log.Info("Redis connected", "prefix", cfg.RedisPrefix)
+	}
+	idem, err := proxy.NewRedisIdempotency(client, cfg.RedisPrefix, 10*cfg.RedisTimeout)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	return &sharedState{limiter: fb, idem: idem, close: func() { client.Close() }}, nil
+}
+
+// redisLogger sends go-redis's own messages (dial failures and the like) to
+// the debug log: keygate reports Redis trouble itself, once per change.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.Debug("redis: " + fmt.Sprintf(format, v...))
+}
