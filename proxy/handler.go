@@ -149,9 +149,13 @@ func (g *Gateway) readBody(r *http.Request, route *policy.Route) ([]byte, *polic
 		return nil, nil
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
+		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return nil, policy.Errorf(400, "Content-Type must be application/json")
+		}
+		// keygate reads UTF-8; a backend honouring another charset would read other values
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return nil, policy.Errorf(400, "Content-Type charset must be utf-8")
 		}
 	}
 	tooLarge := policy.Errorf(400, "Request body too large (limit %d bytes)", g.maxBody)

@@ -52,6 +52,8 @@ type Config struct {
 	MaxBodyBytes    int64         `env:"MAX_BODY_BYTES" envDefault:"65536"`
 	TrustedProxies  []string      `env:"TRUSTED_PROXIES" envSeparator:","`
 	DrainTimeout    time.Duration `env:"DRAIN_TIMEOUT" envDefault:"20s"`
+	HeaderTimeout   time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"5s"`
+	ReadTimeout     time.Duration `env:"READ_TIMEOUT" envDefault:"30s"`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat       string        `env:"LOG_FORMAT" envDefault:"json"`
 
@@ -154,6 +156,12 @@ func (c *Config) validate(needUpstream bool) error {
 	}
 	if c.DrainTimeout <= 0 {
 		bad("DRAIN_TIMEOUT", "must be > 0")
+	}
+	if c.HeaderTimeout <= 0 {
+		bad("READ_HEADER_TIMEOUT", "must be > 0")
+	}
+	if c.ReadTimeout < c.HeaderTimeout {
+		bad("READ_TIMEOUT", "%s must be at least KEYGATE_READ_HEADER_TIMEOUT (%s)", c.ReadTimeout, c.HeaderTimeout)
 	}
 	if c.redisConfigured() {
 		if err := c.redisConfig().Validate(); err != nil {

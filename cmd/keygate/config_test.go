@@ -19,7 +19,8 @@ func TestConfigDefaults(t *testing.T) {
 	want := Config{
 		ListenAddr: ":8080", AdminAddr: ":9090", UpstreamURL: "http://127.0.0.1:3000", UpstreamTimeout: 10 * time.Second,
 		TokensReload: 5 * time.Second, RateHeaders: "draft", MaxBodyBytes: 65536,
-		RedisTimeout: 50 * time.Millisecond, RedisFailure: "local", RedisPrefix: "keygate:", IdemTTL: 24 * time.Hour, IdemFailure: "forward", DrainTimeout: 20 * time.Second, LogLevel: "info", LogFormat: "json",
+		RedisTimeout: 50 * time.Millisecond, RedisFailure: "local", RedisPrefix: "keygate:", IdemTTL: 24 * time.Hour, IdemFailure: "forward",
+		HeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, DrainTimeout: 20 * time.Second, LogLevel: "info", LogFormat: "json",
 	}
 	if diff := cmp.Diff(want, *c, cmpopts.IgnoreUnexported(Config{}), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("loadConfig defaults mismatch (-want +got):\n%s", diff)
@@ -48,6 +49,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"KEYGATE_LOG_FORMAT=xml", `KEYGATE_LOG_FORMAT: "xml" must be json or text`},
 		{"KEYGATE_UPSTREAM_CA_FILE=" + ca, "KEYGATE_UPSTREAM_CA_FILE: " + ca + " holds no PEM certificate"},
 		{"KEYGATE_DRAIN_TIMEOUT=0s", "KEYGATE_DRAIN_TIMEOUT: must be > 0"},
+		{"KEYGATE_READ_TIMEOUT=1s", "KEYGATE_READ_TIMEOUT: 1s must be at least KEYGATE_READ_HEADER_TIMEOUT (5s)"},
 		{"KEYGATE_REDIS_FAILURE_MODE=maybe", `KEYGATE_REDIS_FAILURE_MODE: "maybe" must be local, open or closed`},
 		{"KEYGATE_REDIS_TIMEOUT=0s", "KEYGATE_REDIS_TIMEOUT: must be > 0"},
 		{"KEYGATE_REDIS_PREFIX={kg}", `KEYGATE_REDIS_PREFIX: "{kg}" must be non-empty, without braces or spaces`},

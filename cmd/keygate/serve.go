@@ -149,8 +149,8 @@ func runServers(ctx context.Context, g *proxy.Gateway, lns listeners, cfg *Confi
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug) // client resets and TLS noise
 	api := &http.Server{
 		Handler:           g,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		ReadHeaderTimeout: cfg.HeaderTimeout, // slow-header clients are cut off
+		ReadTimeout:       cfg.ReadTimeout,   // and slow-body ones
 		WriteTimeout:      cfg.UpstreamTimeout + 30*time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
@@ -158,7 +158,7 @@ func runServers(ctx context.Context, g *proxy.Gateway, lns listeners, cfg *Confi
 	}
 	admin := &http.Server{Handler: g.AdminHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog}
 	errc := make(chan error, 2)
-	go func() { errc <- api.Serve(apiLn) }()
+	go func() { errc <- api.Serve(proxy.ContractListener(apiLn)) }()
 	go func() { errc <- admin.Serve(adminLn) }()
 	g.SetReady(true)
 	log.Info("keygate ready", "listen", apiLn.Addr().String(), "admin", adminLn.Addr().String())
