@@ -1,0 +1,299 @@
+{{/*
+The keygate container, its volumes and its pod annotations: one definition for
+the gateway Deployment and for the sidecar that another chart includes.
+*/}}
+
+{{/* Mount points of the files keygate reads. */}}
+{{- define "keygate.policyDir" -}}/etc/keygate/policy{{- end }}
+{{- define "keygate.tokensDir" -}}/etc/keygate/tokens{{- end }}
+{{- define "keygate.upstreamCADir" -}}/etc/keygate/upstream-ca{{- end }}
+{{- define "keygate.redisCADir" -}}/etc/keygate/redis-ca{{- end }}
+
+{{/*
+Port names: "http" and "admin" in a pod of keygate's own; prefixed in sidecar
+mode, where the backend may use those names already.
+*/}}
+{{- define "keygate.httpPortName" -}}
+{{- if eq .Values.mode "sidecar" }}keygate-http{{ else }}http{{ end }}
+{{- end }}
+{{- define "keygate.adminPortName" -}}
+{{- if eq .Values.mode "sidecar" }}keygate-admin{{ else }}admin{{ end }}
+{{- end }}
+
+{{/*
+One variable from a Secret: key (index .ctx.Values.redis .existingKey) of
+redis.existingSecret when both are set, else key .chartKey of the chart's
+own Secret when .value is set. Takes (dict "ctx" "name" "existingKey"
+"value" "chartKey").
+*/}}
+{{- define "keygate.redisSecretEnv" -}}
+{{- $r := .ctx.Values.redis }}
+{{- $chartSecret := include "keygate.redisSecretName" .ctx }}
+{{- if and $r.existingSecret (index $r .existingKey) }}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $r.existingSecret }}
+      key: {{ index $r .existingKey }}
+{{- else if and $chartSecret .value }}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $chartSecret }}
+      key: {{ .chartKey }}
+{{- end }}
+{{- end }}
+
+{{/*
+KEYGATE_REDIS_* variables (README.md, Configuration). The URL and the
+passwords come from a Secret, as each may carry a credential.
+*/}}
+{{- define "keygate.redisEnv" -}}
+{{- $r := .Values.redis }}
+{{- if $r.embedded.enabled }}
+- name: KEYGATE_REDIS_URL
+  value: {{ printf "redis://%s:6379/0" (include "keygate.redisEmbeddedName" .) | quote }}
+{{- else if not (or $r.sentinel.addresses $r.cluster.addresses) }}
+{{- include "keygate.redisSecretEnv" (dict "ctx" . "name" "KEYGATE_REDIS_URL" "existingKey" "existingSecretURLKey" "value" $r.url "chartKey" "redis-url") }}
+{{- end }}
+{{- with $r.username }}
+- name: KEYGATE_REDIS_USERNAME
+  value: {{ . | quote }}
+{{- end }}
+{{- include "keygate.redisSecretEnv" (dict "ctx" . "name" "KEYGATE_REDIS_PASSWORD" "existingKey" "existingSecretPasswordKey" "value" $r.password "chartKey" "redis-password") }}
+{{- if $r.sentinel.addresses }}
+- name: KEYGATE_REDIS_SENTINEL_MASTER
+  value: {{ $r.sentinel.masterName | quote }}
+- name: KEYGATE_REDIS_SENTINEL_ADDRS
+  value: {{ join "," $r.sentinel.addresses | quote }}
+{{- end }}
+{{- include "keygate.redisSecretEnv" (dict "ctx" . "name" "KEYGATE_REDIS_SENTINEL_PASSWORD" "existingKey" "existingSecretSentinelPasswordKey" "value" $r.sentinel.password "chartKey" "redis-sentinel-password") }}
+{{- if $r.cluster.addresses }}
+- name: KEYGATE_REDIS_CLUSTER_ADDRS
+  value: {{ join "," $r.cluster.addresses | quote }}
+{{- end }}
+{{- with $r.db }}
+- name: KEYGATE_REDIS_DB
+  value: {{ int . | toString | quote }}
+{{- end }}
+{{- if $r.tls.enabled }}
+- name: KEYGATE_REDIS_TLS
+  value: "true"
+{{- end }}
+{{- if $r.tls.caSecret }}
+- name: KEYGATE_REDIS_CA_FILE
+  value: {{ printf "%s/%s" (include "keygate.redisCADir" .) $r.tls.caKey | quote }}
+{{- end }}
+{{- with $r.timeout }}
+- name: KEYGATE_REDIS_TIMEOUT
+  value: {{ . | quote }}
+{{- end }}
+{{- with $r.failureMode }}
+- name: KEYGATE_REDIS_FAILURE_MODE
+  value: {{ . | quote }}
+{{- end }}
+{{- with $r.prefix }}
+- name: KEYGATE_REDIS_PREFIX
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The chart's KEYGATE_* variables (extraEnv is added by keygate.container). */}}
+{{- define "keygate.env" -}}
+{{- $e := .Values.env }}
+- name: KEYGATE_LISTEN_ADDR
+  value: {{ printf ":%d" (int .Values.ports.http) | quote }}
+- name: KEYGATE_ADMIN_ADDR
+  value: {{ printf ":%d" (int .Values.ports.admin) | quote }}
+- name: KEYGATE_UPSTREAM_URL
+  value: {{ required "env.upstreamURL is required: the license backend's base URL" $e.upstreamURL | quote }}
+{{- with $e.upstreamTimeout }}
+- name: KEYGATE_UPSTREAM_TIMEOUT
+  value: {{ . | quote }}
+{{- end }}
+{{- if or .Values.upstreamCA.existingSecret .Values.upstreamCA.existingConfigMap }}
+- name: KEYGATE_UPSTREAM_CA_FILE
+  value: {{ printf "%s/%s" (include "keygate.upstreamCADir" .) .Values.upstreamCA.key | quote }}
+{{- end }}
+{{- if include "keygate.policyConfigMapName" . }}
+- name: KEYGATE_POLICY_FILE
+  value: {{ printf "%s/%s" (include "keygate.policyDir" .) .Values.policy.key | quote }}
+{{- end }}
+- name: KEYGATE_TOKENS_FILE
+  value: {{ printf "%s/%s" (include "keygate.tokensDir" .) .Values.tokens.key | quote }}
+{{- with $e.tokensReloadInterval }}
+- name: KEYGATE_TOKENS_RELOAD_INTERVAL
+  value: {{ . | quote }}
+{{- end }}
+{{- include "keygate.redisEnv" . }}
+{{- with $e.idempotencyTTL }}
+- name: KEYGATE_IDEMPOTENCY_TTL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $e.idempotencyFailureMode }}
+- name: KEYGATE_IDEMPOTENCY_FAILURE_MODE
+  value: {{ . | quote }}
+{{- end }}
+{{- with $e.rateLimitHeaders }}
+- name: KEYGATE_RATELIMIT_HEADERS
+  value: {{ . | quote }}
+{{- end }}
+{{- with $e.maxBodyBytes }}
+- name: KEYGATE_MAX_BODY_BYTES
+  value: {{ int64 . | toString | quote }}
+{{- end }}
+{{- with $e.trustedProxies }}
+- name: KEYGATE_TRUSTED_PROXIES
+  value: {{ join "," . | quote }}
+{{- end }}
+- name: KEYGATE_DRAIN_TIMEOUT
+  value: {{ printf "%ds" (int $e.drainTimeoutSeconds) | quote }}
+{{- with $e.readHeaderTimeout }}
+- name: KEYGATE_READ_HEADER_TIMEOUT
+  value: {{ . | quote }}
+{{- end }}
+{{- with $e.readTimeout }}
+- name: KEYGATE_READ_TIMEOUT
+  value: {{ . | quote }}
+{{- end }}
+{{- with $e.logLevel }}
+- name: KEYGATE_LOG_LEVEL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $e.logFormat }}
+- name: KEYGATE_LOG_FORMAT
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Volume mounts. Whole directories, never subPath: a subPath mount does not see
+Secret updates, and keygate reloads the tokens file when the Secret changes.
+*/}}
+{{- define "keygate.volumeMounts" -}}
+- name: keygate-tokens
+  mountPath: {{ include "keygate.tokensDir" . }}
+  readOnly: true
+{{- if include "keygate.policyConfigMapName" . }}
+- name: keygate-policy
+  mountPath: {{ include "keygate.policyDir" . }}
+  readOnly: true
+{{- end }}
+{{- if or .Values.upstreamCA.existingSecret .Values.upstreamCA.existingConfigMap }}
+- name: keygate-upstream-ca
+  mountPath: {{ include "keygate.upstreamCADir" . }}
+  readOnly: true
+{{- end }}
+{{- if .Values.redis.tls.caSecret }}
+- name: keygate-redis-ca
+  mountPath: {{ include "keygate.redisCADir" . }}
+  readOnly: true
+{{- end }}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Pod volumes of the keygate container (names start with "keygate-", to share a pod safely). */}}
+{{- define "keygate.volumes" -}}
+- name: keygate-tokens
+  secret:
+    secretName: {{ include "keygate.tokensSecretName" . }}
+    items:
+      - key: {{ .Values.tokens.key }}
+        path: {{ .Values.tokens.key }}
+{{- with include "keygate.policyConfigMapName" . }}
+- name: keygate-policy
+  configMap:
+    name: {{ . }}
+    items:
+      - key: {{ $.Values.policy.key }}
+        path: {{ $.Values.policy.key }}
+{{- end }}
+{{- with .Values.upstreamCA.existingSecret }}
+- name: keygate-upstream-ca
+  secret:
+    secretName: {{ . }}
+    items:
+      - key: {{ $.Values.upstreamCA.key }}
+        path: {{ $.Values.upstreamCA.key }}
+{{- end }}
+{{- with .Values.upstreamCA.existingConfigMap }}
+- name: keygate-upstream-ca
+  configMap:
+    name: {{ . }}
+    items:
+      - key: {{ $.Values.upstreamCA.key }}
+        path: {{ $.Values.upstreamCA.key }}
+{{- end }}
+{{- with .Values.redis.tls.caSecret }}
+- name: keygate-redis-ca
+  secret:
+    secretName: {{ . }}
+    items:
+      - key: {{ $.Values.redis.tls.caKey }}
+        path: {{ $.Values.redis.tls.caKey }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pod annotations keygate needs: the policy's checksum, since keygate reads the
+policy at start only and a changed ConfigMap must roll the pods. The tokens
+Secret has none on purpose: keygate reloads it in place.
+*/}}
+{{- define "keygate.podAnnotations" -}}
+{{- with .Values.policy.content }}
+checksum/keygate-policy: {{ sha256sum . }}
+{{- end }}
+{{- end }}
+
+{{/* The keygate container, as a map (callers put it in a list). */}}
+{{- define "keygate.container" -}}
+name: keygate
+image: {{ include "keygate.image" . | quote }}
+imagePullPolicy: {{ .Values.image.pullPolicy }}
+args: ["serve"]
+ports:
+  - name: {{ include "keygate.httpPortName" . }}
+    containerPort: {{ .Values.ports.http }}
+    protocol: TCP
+  - name: {{ include "keygate.adminPortName" . }}
+    containerPort: {{ .Values.ports.admin }}
+    protocol: TCP
+{{- $env := include "keygate.env" . | fromYamlArray }}
+{{- range .Values.extraEnv }}
+{{- $name := .name }}
+{{- range $env }}
+{{- if eq .name $name }}
+{{- fail (printf "extraEnv sets %s, which the chart sets already; use the chart's value for it" $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+env:
+  {{- toYaml (concat $env .Values.extraEnv) | nindent 2 }}
+volumeMounts:
+  {{- include "keygate.volumeMounts" . | nindent 2 }}
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: {{ include "keygate.adminPortName" . }}
+  {{- toYaml .Values.probes.liveness | nindent 2 }}
+readinessProbe:
+  httpGet:
+    path: /readyz
+    port: {{ include "keygate.adminPortName" . }}
+  {{- toYaml .Values.probes.readiness | nindent 2 }}
+{{- if .Values.preStopSleep.enabled }}
+{{- if semverCompare "<1.30.0-0" .Capabilities.KubeVersion.Version }}
+{{- fail (printf "preStopSleep uses the sleep lifecycle action of Kubernetes >= 1.30; this cluster is %s: set preStopSleep.enabled=false" .Capabilities.KubeVersion.Version) }}
+{{- end }}
+lifecycle:
+  preStop:
+    sleep:
+      seconds: {{ .Values.preStopSleep.seconds }}
+{{- end }}
+resources:
+  {{- toYaml .Values.resources | nindent 2 }}
+securityContext:
+  {{- toYaml .Values.securityContext | nindent 2 }}
+{{- end }}
