@@ -155,6 +155,10 @@ func scanObject(b []byte, params []*Param, out []value) *Error {
 			}
 		}
 		seen = append(seen, key)
+		if key == "__proto__" || key == "constructor" || key == "prototype" {
+			// JavaScript backends that merge bodies into objects can be steered through these
+			return badRequest("Parameter %s is not allowed", key)
+		}
 		s.ws()
 		s.i++ // ':'
 		s.ws()

@@ -131,3 +131,14 @@ func TestQueryNames(t *testing.T) {
 		}
 	}
 }
+
+func TestPrototypeKeysRefused(t *testing.T) {
+	r := Default().Match("POST", "/get-key")
+	for _, key := range []string{"__proto__", "constructor", "prototype"} {
+		body := `{"productId":"prod_test_0000000000000001","licenseKey":"KEY-TEST-0000-0000-0000-0001","` + key + `":{"licenseKey":"x"}}`
+		_, e := r.ParseBody([]byte(body))
+		if e == nil || e.Status != 400 || e.Message != "Parameter "+key+" is not allowed" {
+			t.Errorf("ParseBody(%s) = %v, want 400 Parameter %s is not allowed", key, e, key)
+		}
+	}
+}
