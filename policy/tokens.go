@@ -3,9 +3,13 @@ package policy
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -156,6 +160,60 @@ func (t *Tokens) Lookup(token string) *Token {
 	}
 	return t.byHash[sha256.Sum256([]byte(token))]
 }
+
+// NewToken returns a validated record for a token found by code rather than
+// in a tokens file: a token store, a JWT's claims, an introspection answer.
+// name labels it in logs and may come from elsewhere (a JWT subject), so it
+// need not follow the file's naming rule: 1 to 200 printable characters.
+// products and operations follow the file's rules: products lists product ids
+// or is exactly ["*"]; operations names routes, and nil or empty means all. A
+// zero expires means never. SHA256 is left empty for the caller to fill in when
+// it knows the hash. The error lists every problem.
+func NewToken(name string, products, operations []string, expires time.Time) (*Token, error) {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if name == "" || len(name) > 200 || !utf8.ValidString(name) || strings.IndexFunc(name, notPrintable) >= 0 {
+		bad("token name %q must be 1 to 200 printable characters", name)
+	}
+	t := &Token{Name: name, Products: products, Operations: operations, expires: expires}
+	if len(products) == 0 {
+		bad("products must list product ids, or \"*\" for all")
+	}
+	t.products = make(map[string]struct{}, len(products))
+	for _, pr := range products {
+		if pr == "*" {
+			t.global = true
+		} else if pr == "" || strings.ContainsAny(pr, " \t\r\n") {
+			bad("product %q is not a product id", pr)
+		}
+		t.products[pr] = struct{}{}
+	}
+	if t.global && len(products) > 1 {
+		bad("\"*\" must stand alone in products")
+	}
+	if len(operations) > 0 {
+		t.ops = make(map[string]struct{}, len(operations))
+	}
+	for _, op := range operations {
+		if !nameRE.MatchString(op) {
+			bad("operation %q is not a route name", op)
+		}
+		t.ops[op] = struct{}{}
+	}
+	if !expires.IsZero() {
+		t.Expires = expires.UTC().Format(time.RFC3339)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func notPrintable(r rune) bool { return !unicode.IsPrint(r) }
+
+// ExpiresAt returns the time from which the token is refused; zero means
+// never.
+func (t *Token) ExpiresAt() time.Time { return t.expires }
 
 // Expired reports whether the token is past its expiry at now.
 func (t *Token) Expired(now time.Time) bool {
