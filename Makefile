@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 1m
 PKGS     := ./...
 
-.PHONY: all build test vet fmt check fuzz fuzz-short demo clean
+.PHONY: all build test vet fmt check fuzz fuzz-short demo bench bench-go clean
 
 all: check
 
@@ -36,6 +36,19 @@ fuzz:
 # fuzz-short is the brief run CI does.
 fuzz-short:
 	$(MAKE) fuzz FUZZTIME=5s
+
+# bench runs the load harness (cmd/keygate-bench, about two minutes): a fast
+# backend, a stock ReverseProxy, keygate with a real redis-server and, when
+# installed, nginx, all on loopback; it prints a Markdown report. Longer or
+# narrower runs: make bench BENCHFLAGS="-d 10s -rounds 6" (go run
+# ./cmd/keygate-bench -h lists the flags).
+BENCHFLAGS ?=
+bench:
+	$(GO) run ./cmd/keygate-bench $(BENCHFLAGS)
+
+# bench-go runs the Go benchmarks of the handler chain and the limiters.
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./proxy ./ratelimit ./policy
 
 clean:
 	rm -rf bin

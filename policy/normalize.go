@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -98,6 +99,9 @@ type upstreamBody struct {
 }
 
 func parseUpstream(body []byte) upstreamBody {
+	if up, ok := parseUpstreamFast(body); ok {
+		return up
+	}
 	var m map[string]json.RawMessage
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
@@ -138,6 +142,106 @@ func parseUpstream(body []byte) upstreamBody {
 	return up
 }
 
+// Keys parseUpstreamFast keeps the value of, by index.
+var upstreamKeys = [...]string{"message", "error", "detail", "error_description", "code"}
+
+// parseUpstreamFast is parseUpstream without reflection, for the bodies
+// backends send: it scans the object once and decodes only the values it
+// needs. It reports false, leaving the body to the general reading, when
+// exactness would take more: invalid UTF-8 (which encoding/json replaces),
+// escaped keys (which may spell "message"), duplicate keys, more than 16 of
+// them, and a message to be found in an "error" object (matched ignoring
+// case, as encoding/json matches struct fields).
+func parseUpstreamFast(body []byte) (upstreamBody, bool) {
+	if !json.Valid(body) {
+		return upstreamBody{}, true
+	}
+	if !utf8.Valid(body) {
+		return upstreamBody{}, false
+	}
+	s := scanner{b: body}
+	s.ws()
+	if body[s.i] != '{' { // not an object: nothing to read in it
+		return upstreamBody{}, true
+	}
+	s.i++
+	var vals [len(upstreamKeys)][]byte
+	var keys [16][]byte
+	n := 0
+	for {
+		s.ws()
+		if body[s.i] == '}' {
+			break
+		}
+		if body[s.i] == ',' {
+			s.i++
+			s.ws()
+		}
+		start, escaped := s.strEnd()
+		key := body[start+1 : s.i-1]
+		if escaped || n == len(keys) {
+			return upstreamBody{}, false
+		}
+		for _, k := range keys[:n] {
+			if bytes.Equal(k, key) {
+				return upstreamBody{}, false
+			}
+		}
+		keys[n] = key
+		n++
+		s.ws()
+		s.i++ // ':'
+		s.ws()
+		vstart := s.i
+		s.skip()
+		for i, name := range upstreamKeys {
+			if string(key) == name {
+				vals[i] = body[vstart:s.i]
+			}
+		}
+	}
+	var up upstreamBody
+	for _, raw := range vals[:4] { // message, error, detail, error_description
+		if s, ok := validString(raw); ok && s != "" {
+			up.message = s
+			break
+		}
+	}
+	if up.message == "" && len(vals[1]) > 0 && vals[1][0] == '{' {
+		return upstreamBody{}, false
+	}
+	msg, okMsg := validString(vals[0])
+	// encoding/json reads a number or null into a json.Number, and its
+	// Int64 is strconv.ParseInt: null reads as "", which does not parse.
+	raw := vals[4]
+	okCode := len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9' || raw[0] == 'n')
+	if okCode {
+		lit := string(raw)
+		if raw[0] == 'n' {
+			lit = ""
+		}
+		c, err := strconv.ParseInt(lit, 10, 64)
+		okCode = err == nil && c >= 0 && c <= 99
+		up.code = int(c)
+	}
+	// no duplicate keys and valid UTF-8 here; with exactly two keys, message
+	// and code, none is one scanObject refuses
+	up.contract = n == 2 && okMsg && msg != "" && okCode
+	return up, true
+}
+
+// validString is jsonString for a value of a body known to be valid JSON
+// and UTF-8: without escapes, the string is its bytes.
+func validString(raw []byte) (string, bool) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	return jsonString(raw)
+}
+
 func jsonString(raw json.RawMessage) (string, bool) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", false
@@ -167,7 +271,12 @@ func safeMessage(s string) bool {
 			return false
 		}
 	}
-	return !ipRE.MatchString(s) && !hostPortRE.MatchString(s) && !filePathRE.MatchString(s)
+	// Each regexp runs only when s has what any of its matches needs: most
+	// messages ("License not found") need none of them.
+	mayIP := strings.ContainsAny(s, ":[") || strings.IndexByte(s, '.') >= 0 && strings.ContainsAny(s, "0123456789")
+	mayHostPort := strings.IndexByte(s, ':') >= 0 || strings.Contains(s, "localhost")
+	mayPath := strings.ContainsAny(s, "/.")
+	return !(mayIP && ipRE.MatchString(s)) && !(mayHostPort && hostPortRE.MatchString(s)) && !(mayPath && filePathRE.MatchString(s))
 }
 
 // CodeOfContract returns the code of a body that Normalize passed as a valid

@@ -15,6 +15,19 @@ import (
 type Values struct {
 	route *Route
 	vals  []value // indexed like route.params
+	small [8]value
+}
+
+// newValues returns empty Values for r. Routes of up to 8 parameters (every
+// built-in one) keep them inside Values: one allocation per request.
+func newValues(r *Route) *Values {
+	v := &Values{route: r}
+	if len(r.params) <= len(v.small) {
+		v.vals = v.small[:len(r.params)]
+	} else {
+		v.vals = make([]value, len(r.params))
+	}
+	return v
 }
 
 type value struct {
@@ -60,7 +73,7 @@ func badRequest(format string, args ...any) *Error { return Errorf(400, format, 
 // differently: invalid UTF-8, duplicate keys, and keys that differ from a
 // checked parameter only in case. It does not apply the rules; call Validate.
 func (r *Route) ParseBody(body []byte) (*Values, *Error) {
-	v := &Values{route: r, vals: make([]value, len(r.params))}
+	v := newValues(r)
 	if len(trimWS(body)) == 0 {
 		return v, nil
 	}
@@ -70,7 +83,9 @@ func (r *Route) ParseBody(body []byte) (*Values, *Error) {
 	if !json.Valid(body) {
 		return nil, badRequest(msgInvalidJSON)
 	}
-	if err := scanObject(body, r.params, v.vals); err != nil {
+	// One copy of the body as a string: every value read is a substring of
+	// it, and keys are compared in place.
+	if err := scanObjectIn(body, string(body), r.params, v.vals); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -79,7 +94,7 @@ func (r *Route) ParseBody(body []byte) (*Values, *Error) {
 // ParseQuery reads the route's parameters from a raw query string. Repeated
 // parameters are rejected.
 func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
-	v := &Values{route: r, vals: make([]value, len(r.params))}
+	v := newValues(r)
 	if rawQuery == "" {
 		return v, nil
 	}
@@ -132,13 +147,20 @@ func (r *Route) QueryNames(rawQuery string) (string, bool) {
 // scanObject walks a JSON object that json.Valid accepted, recording the
 // values of params. Any duplicate key is an error.
 func scanObject(b []byte, params []*Param, out []value) *Error {
-	s := scanner{b: b}
+	return scanObjectIn(b, string(b), params, out)
+}
+
+// scanObjectIn is scanObject where src holds the bytes of b as a string;
+// the strings recorded are substrings of it.
+func scanObjectIn(b []byte, src string, params []*Param, out []value) *Error {
+	s := scanner{b: b, s: src}
 	s.ws()
 	if s.i >= len(b) || b[s.i] != '{' {
 		return badRequest(msgNotObject)
 	}
 	s.i++
-	var seen []string
+	var seenBuf [16]string
+	seen := seenBuf[:0]
 	for {
 		s.ws()
 		if b[s.i] == '}' {
@@ -174,7 +196,7 @@ func scanObject(b []byte, params []*Param, out []value) *Error {
 		raw := b[start:s.i]
 		switch raw[0] {
 		case '"':
-			sc := scanner{b: raw}
+			sc := scanner{b: raw, s: src[start:s.i]}
 			out[idx] = value{kind: 's', str: sc.str()}
 		case '{':
 			out[idx] = value{kind: 'o', raw: raw}
@@ -183,9 +205,9 @@ func scanObject(b []byte, params []*Param, out []value) *Error {
 		case 'n':
 			out[idx] = value{kind: 'z'}
 		case 't', 'f':
-			out[idx] = value{kind: 'b', str: string(raw)}
+			out[idx] = value{kind: 'b', str: src[start:s.i]}
 		default:
-			out[idx] = value{kind: 'n', str: string(raw)}
+			out[idx] = value{kind: 'n', str: src[start:s.i]}
 		}
 	}
 }
@@ -193,6 +215,7 @@ func scanObject(b []byte, params []*Param, out []value) *Error {
 // scanner reads JSON that is already known to be valid.
 type scanner struct {
 	b []byte
+	s string // b as a string, when the caller has it: strings read are its substrings; else ""
 	i int
 }
 
@@ -207,11 +230,11 @@ func (s *scanner) ws() {
 	}
 }
 
-// str reads a string at s.i and returns it decoded.
-func (s *scanner) str() string {
-	start := s.i
+// strEnd moves past the string at s.i. It returns where the string starts
+// (its opening quote) and whether it holds escapes.
+func (s *scanner) strEnd() (start int, escaped bool) {
+	start = s.i
 	s.i++
-	escaped := false
 	for s.b[s.i] != '"' {
 		if s.b[s.i] == '\\' {
 			escaped = true
@@ -220,7 +243,16 @@ func (s *scanner) str() string {
 		s.i++
 	}
 	s.i++
+	return start, escaped
+}
+
+// str reads a string at s.i and returns it decoded.
+func (s *scanner) str() string {
+	start, escaped := s.strEnd()
 	if !escaped {
+		if len(s.s) == len(s.b) {
+			return s.s[start+1 : s.i-1]
+		}
 		return string(s.b[start+1 : s.i-1])
 	}
 	var out string
@@ -228,17 +260,29 @@ func (s *scanner) str() string {
 	return out
 }
 
+// key reads a string at s.i, an object's key, and returns it decoded: in
+// place, without a copy, unless it holds escapes.
+func (s *scanner) key() []byte {
+	start, escaped := s.strEnd()
+	if !escaped {
+		return s.b[start+1 : s.i-1]
+	}
+	var out string
+	_ = json.Unmarshal(s.b[start:s.i], &out) // valid by construction
+	return []byte(out)
+}
+
 // skip moves past one value.
 func (s *scanner) skip() {
 	switch s.b[s.i] {
 	case '"':
-		s.str()
+		s.strEnd()
 	case '{', '[':
 		depth := 0
 		for {
 			switch s.b[s.i] {
 			case '"':
-				s.str()
+				s.strEnd()
 				continue
 			case '{', '[':
 				depth++

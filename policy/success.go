@@ -37,20 +37,20 @@ func NormalizeSuccess(body []byte) (out []byte, ok bool) {
 			s.ws()
 		}
 		empty = false
-		key := s.str()
+		key := s.key()
 		s.ws()
 		s.i++ // ':'
 		s.ws()
 		start := s.i
 		s.skip()
 		raw := body[start:s.i]
-		switch key {
-		case "code":
+		switch {
+		case string(key) == "code":
 			if hasCode || string(raw) != "0" {
 				return nil, false
 			}
 			hasCode = true
-		case "message":
+		case string(key) == "message":
 			if hasMsg || raw[0] != '"' {
 				return nil, false
 			}

@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,13 +24,29 @@ type TokenSource interface {
 	Lookup(token string) *policy.Token
 }
 
+// Authenticator decides whether an access token is valid (policy/auth.Chain
+// is one). A nil token with err == nil is a rejection, reason says why, for
+// logs and metrics; a nil token with an error means the check could not be
+// made (a token store, JWKS or introspection endpoint is down).
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (tok *policy.Token, reason string, err error)
+}
+
+// UpstreamCredential sets the Authorization header of a request about to go
+// upstream (policy/auth.UpstreamAuth is one).
+type UpstreamCredential interface {
+	Apply(h http.Header)
+}
+
 // Options configure a Gateway. Upstream, Policy and Limiter are required.
 type Options struct {
 	Upstream        *url.URL          // backend base URL; route paths are appended to its path
 	Transport       http.RoundTripper // nil: NewTransport(UpstreamTimeout, nil)
 	UpstreamTimeout time.Duration     // whole upstream exchange; 0: 10s
 	Policy          *policy.Policy
-	Tokens          TokenSource // nil: every token is unknown
+	Tokens          TokenSource        // used when Auth is nil; nil: every token is unknown
+	Auth            Authenticator      // nil: Tokens alone
+	UpstreamAuth    UpstreamCredential // nil: the client's Authorization is forwarded
 	Limiter         Limiter
 	MaxBodyBytes    int64               // request body cap; 0: 64 KiB
 	TrustedProxies  []netip.Prefix      // peers whose X-Forwarded-For is believed
@@ -43,6 +60,8 @@ type Options struct {
 type Gateway struct {
 	policy  *policy.Policy
 	tokens  TokenSource
+	auth    Authenticator
+	upAuth  UpstreamCredential
 	limiter Limiter
 	proxies map[*policy.Route]*httputil.ReverseProxy
 	timeout time.Duration
@@ -83,6 +102,8 @@ func New(o Options) (*Gateway, error) {
 	g := &Gateway{
 		policy:  o.Policy,
 		tokens:  o.Tokens,
+		auth:    o.Auth,
+		upAuth:  o.UpstreamAuth,
 		limiter: o.Limiter,
 		timeout: o.UpstreamTimeout,
 		maxBody: o.MaxBodyBytes,
@@ -119,6 +140,9 @@ func New(o Options) (*Gateway, error) {
 	if g.tokens == nil {
 		g.tokens = noTokens{}
 	}
+	if g.auth == nil {
+		g.auth = lookupAuth{g}
+	}
 	transport := o.Transport
 	if transport == nil {
 		transport = NewTransport(g.timeout, nil)
@@ -133,6 +157,20 @@ func New(o Options) (*Gateway, error) {
 type noTokens struct{}
 
 func (noTokens) Lookup(string) *policy.Token { return nil }
+
+// lookupAuth is the Authenticator of a TokenSource alone.
+type lookupAuth struct{ g *Gateway }
+
+func (l lookupAuth) Authenticate(_ context.Context, token string) (*policy.Token, string, error) {
+	tok := l.g.tokens.Lookup(token)
+	switch {
+	case tok == nil:
+		return nil, policy.ReasonUnknown, nil
+	case tok.Expired(l.g.now()):
+		return nil, policy.ReasonExpired, nil
+	}
+	return tok, "", nil
+}
 
 // SetReady sets what /readyz answers.
 func (g *Gateway) SetReady(ready bool) { g.ready.Store(ready) }

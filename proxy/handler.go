@@ -67,7 +67,7 @@ func (g *Gateway) serve(w *statusWriter, r *http.Request, a *attempt) *policy.Er
 	var tok *policy.Token
 	if route.NeedsToken() {
 		a.token = bearer(r)
-		if tok, e = g.checkToken(a); e != nil {
+		if tok, e = g.checkToken(ctx, a); e != nil {
 			return g.failed(ctx, a, body, r, w.Header(), e)
 		}
 	}
@@ -104,7 +104,7 @@ func (g *Gateway) serve(w *statusWriter, r *http.Request, a *attempt) *policy.Er
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	g.proxies[route].ServeHTTP(w, r.WithContext(ctx))
-	if w.status != 0 {
+	if w.status != 0 && charges(route, w.status) {
 		_ = g.chargeFailure(context.WithoutCancel(ctx), a, w.status, nil)
 	}
 	return nil
@@ -148,7 +148,9 @@ func (g *Gateway) readBody(r *http.Request, route *policy.Route) ([]byte, *polic
 	if !hasBody {
 		return nil, nil
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	// "application/json" itself, by far the most common, parses to itself
+	// without parameters: no need to allocate what ParseMediaType returns.
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return nil, policy.Errorf(400, "Content-Type must be application/json")
@@ -158,40 +160,75 @@ func (g *Gateway) readBody(r *http.Request, route *policy.Route) ([]byte, *polic
 			return nil, policy.Errorf(400, "Content-Type charset must be utf-8")
 		}
 	}
-	tooLarge := policy.Errorf(400, "Request body too large (limit %d bytes)", g.maxBody)
 	if r.ContentLength > g.maxBody {
-		return nil, tooLarge
+		return nil, g.tooLarge()
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, g.maxBody+1))
+	body, err := readAll(r.Body, g.maxBody+1, r.ContentLength)
 	if err != nil {
 		return nil, policy.Errorf(400, "Could not read request body").Wrap(err)
 	}
 	if int64(len(body)) > g.maxBody {
-		return nil, tooLarge
+		return nil, g.tooLarge()
 	}
 	return body, nil
 }
 
-// checkToken finds the request's token; a missing, unknown or expired one is
-// a 401.
-func (g *Gateway) checkToken(a *attempt) (*policy.Token, *policy.Error) {
-	reason := ""
-	var tok *policy.Token
-	switch {
-	case a.token == "":
-		reason = policy.ReasonMissing
-	default:
-		if tok = g.tokens.Lookup(a.token); tok == nil {
-			reason = policy.ReasonUnknown
-		} else if tok.Expired(g.now()) {
-			reason = policy.ReasonExpired
+// presizeMax bounds the buffer readAll allocates before reading.
+const presizeMax = 4 << 10
+
+func (g *Gateway) tooLarge() *policy.Error {
+	return policy.Errorf(400, "Request body too large (limit %d bytes)", g.maxBody)
+}
+
+// readAll is io.ReadAll(io.LimitReader(r, limit)) with the buffer sized for
+// size bytes when the size is known and small: one allocation of the right
+// size instead of a 512-byte one grown as the body comes in. Larger sizes
+// are not trusted ahead of the bytes: a client announcing a large body and
+// sending nothing must not make keygate allocate it.
+func readAll(r io.Reader, limit, size int64) ([]byte, error) {
+	n := int64(512)
+	if size >= 0 && size < min(limit, presizeMax) {
+		n = size + 1 // room for the read that reports the end
+	}
+	b := make([]byte, 0, n)
+	lr := io.LimitedReader{R: r, N: limit}
+	for {
+		n, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // let append pick the growth
 		}
 	}
-	if reason != "" {
-		g.rejectToken(a, reason)
+}
+
+// checkToken decides the request's token: a missing, unknown, expired or
+// otherwise invalid one is a 401; one that could not be checked (a token
+// store or an identity provider is down) is a 500, which tells the client
+// to retry rather than to drop its token, and charges no limit that counts
+// 401s.
+func (g *Gateway) checkToken(ctx context.Context, a *attempt) (*policy.Token, *policy.Error) {
+	if a.token == "" {
+		g.rejectToken(a, policy.ReasonMissing)
 		return nil, policy.Errorf(401, policy.MsgInvalidToken)
 	}
-	return tok, nil
+	tok, reason, err := g.auth.Authenticate(ctx, a.token)
+	if tok != nil && err == nil {
+		return tok, nil
+	}
+	if reason == "" {
+		reason = policy.ReasonUnknown
+	}
+	g.rejectToken(a, reason)
+	if err != nil {
+		return nil, policy.Errorf(500, policy.MsgServerError).Wrap(err)
+	}
+	return nil, policy.Errorf(401, policy.MsgInvalidToken)
 }
 
 func (g *Gateway) rejectToken(a *attempt, reason string) {
@@ -248,11 +285,12 @@ func (g *Gateway) finish(w *statusWriter, r *http.Request, a *attempt, start tim
 	if !g.log.Enabled(r.Context(), slog.LevelInfo) {
 		return
 	}
-	attrs := []slog.Attr{
+	attrs := make([]slog.Attr, 0, 8) // room for the hashes: no growth
+	attrs = append(attrs,
 		slog.String("request_id", w.requestID), slog.String("route", route), slog.Int("status", status),
 		slog.String("code", w.code), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 		slog.String("ip", a.ip),
-	}
+	)
 	if lk, ok := a.values.Get("licenseKey"); ok {
 		attrs = append(attrs, slog.String("license_hash", policy.HashToken(lk)))
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/keygate/keygate/policy"
@@ -14,7 +15,8 @@ import (
 
 // Limiter decides a request's rate-limit rules together: allowed only when
 // every rule that is not Shadow admits it, and nothing consumed otherwise.
-// It writes one result per request into res.
+// It writes one result per request into res, and keeps neither slice once it
+// returns.
 type Limiter interface {
 	Allow(ctx context.Context, reqs []ratelimit.Request, res []ratelimit.Result) (bool, error)
 }
@@ -54,7 +56,20 @@ func (a *attempt) bucketKey(l *policy.Limit) string {
 		h.Write(sep)
 	}
 	var sum [sha256.Size]byte
-	return l.Name + ":" + hex.EncodeToString(h.Sum(sum[:0])[:16])
+	var buf [64 + 1 + 32]byte // a limit name has at most 64 bytes
+	key := append(append(buf[:0], l.Name...), ':')
+	return string(hex.AppendEncode(key, h.Sum(sum[:0])[:16]))
+}
+
+// charges reports whether an answer with status spends any of route's
+// failure-counting limits.
+func charges(route *policy.Route, status int) bool {
+	for _, l := range route.Limits {
+		if slices.Contains(l.On, status) {
+			return true
+		}
+	}
+	return false
 }
 
 func toLimit(l *policy.Limit) ratelimit.Limit {
@@ -69,35 +84,56 @@ func (g *Gateway) checkLimits(ctx context.Context, a *attempt, h http.Header) *p
 	if len(limits) == 0 {
 		return nil
 	}
-	reqs := make([]ratelimit.Request, len(limits))
-	for i, l := range limits {
-		reqs[i] = ratelimit.Request{Key: a.bucketKey(l), Limit: toLimit(l), Peek: len(l.On) > 0, Shadow: l.Shadow}
+	sc := getScratch()
+	defer putScratch(sc)
+	for _, l := range limits {
+		sc.reqs = append(sc.reqs, ratelimit.Request{Key: a.bucketKey(l), Limit: toLimit(l), Peek: len(l.On) > 0, Shadow: l.Shadow})
 	}
-	return g.decide(ctx, a, limits, reqs, h)
+	return g.decide(ctx, a, limits, sc, h)
 }
 
 // chargeFailure consumes the route's rules whose `on` lists status. When one
 // of them has run out, the answer becomes a 429; otherwise it stays as it is.
 // h receives the rate-limit headers; nil when the answer has left already.
 func (g *Gateway) chargeFailure(ctx context.Context, a *attempt, status int, h http.Header) *policy.Error {
-	var limits []*policy.Limit
-	for _, l := range a.route.Limits {
-		if slices.Contains(l.On, status) {
-			limits = append(limits, l)
-		}
-	}
-	if len(limits) == 0 {
+	if !charges(a.route, status) {
 		return nil
 	}
-	reqs := make([]ratelimit.Request, len(limits))
-	for i, l := range limits {
-		reqs[i] = ratelimit.Request{Key: a.bucketKey(l), Limit: toLimit(l), Shadow: l.Shadow}
+	sc := getScratch()
+	defer putScratch(sc)
+	for _, l := range a.route.Limits {
+		if slices.Contains(l.On, status) {
+			sc.limits = append(sc.limits, l)
+			sc.reqs = append(sc.reqs, ratelimit.Request{Key: a.bucketKey(l), Limit: toLimit(l), Shadow: l.Shadow})
+		}
 	}
-	return g.decide(ctx, a, limits, reqs, h)
+	return g.decide(ctx, a, sc.limits, sc, h)
 }
 
-func (g *Gateway) decide(ctx context.Context, a *attempt, limits []*policy.Limit, reqs []ratelimit.Request, h http.Header) *policy.Error {
-	res := make([]ratelimit.Result, len(reqs))
+// scratch holds the rules of one decision and their results. It is reused
+// across requests: limiters do not keep what they are given.
+type scratch struct {
+	limits []*policy.Limit
+	reqs   []ratelimit.Request
+	res    []ratelimit.Result
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+func putScratch(sc *scratch) {
+	clear(sc.limits)
+	clear(sc.reqs)
+	sc.limits, sc.reqs, sc.res = sc.limits[:0], sc.reqs[:0], sc.res[:0]
+	scratchPool.Put(sc)
+}
+
+func (g *Gateway) decide(ctx context.Context, a *attempt, limits []*policy.Limit, sc *scratch, h http.Header) *policy.Error {
+	reqs := sc.reqs
+	sc.res = slices.Grow(sc.res[:0], len(reqs))[:len(reqs)]
+	res := sc.res
+	clear(res)
 	allowed, err := g.limiter.Allow(ctx, reqs, res)
 	if err != nil {
 		if g.metrics != nil {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/keygate/keygate/policy"
@@ -45,7 +44,10 @@ var rateHeaderNames = []string{"Ratelimit", "Ratelimit-Policy", "Ratelimit-Limit
 // setRateHeaders describes the rules that decided a request. Peek rules
 // (failure budgets) are described only when they deny, shadow rules never.
 func (g *Gateway) setRateHeaders(h http.Header, limits []*policy.Limit, reqs []ratelimit.Request, res []ratelimit.Result, denied bool) {
-	var pol, state []string
+	// Both fields are built in one buffer on the stack and become one
+	// string: fmt.Sprintf and strings.Join cost a dozen allocations here.
+	var buf [256]byte
+	pol, state := buf[:0], make([]byte, 0, 128)
 	tightest := -1
 	for i, l := range limits {
 		if l.Shadow || (reqs[i].Peek && res[i].Allowed) || (denied && res[i].Allowed) {
@@ -55,10 +57,23 @@ func (g *Gateway) setRateHeaders(h http.Header, limits []*policy.Limit, reqs []r
 		if !res[i].Allowed {
 			t = res[i].RetryAfter
 		}
-		secs := strconv.FormatInt(ceilSeconds(t), 10)
 		remaining := min(res[i].Remaining, l.Rate)
-		pol = append(pol, fmt.Sprintf("%q;q=%d;w=%d", l.Name, l.Rate, ceilSeconds(time.Duration(l.Per))))
-		state = append(state, fmt.Sprintf("%q;r=%d;t=%s", l.Name, remaining, secs))
+		if tightest >= 0 {
+			pol = append(pol, ", "...)
+			state = append(state, ", "...)
+		}
+		// "name";q=rate;w=window and "name";r=remaining;t=seconds, as
+		// fmt's %q and %d write them
+		pol = strconv.AppendQuote(pol, l.Name)
+		pol = append(pol, ";q="...)
+		pol = strconv.AppendInt(pol, int64(l.Rate), 10)
+		pol = append(pol, ";w="...)
+		pol = strconv.AppendInt(pol, ceilSeconds(time.Duration(l.Per)), 10)
+		state = strconv.AppendQuote(state, l.Name)
+		state = append(state, ";r="...)
+		state = strconv.AppendInt(state, int64(remaining), 10)
+		state = append(state, ";t="...)
+		state = strconv.AppendInt(state, ceilSeconds(t), 10)
 		if tightest < 0 || remaining < min(res[tightest].Remaining, limits[tightest].Rate) {
 			tightest = i
 		}
@@ -67,8 +82,11 @@ func (g *Gateway) setRateHeaders(h http.Header, limits []*policy.Limit, reqs []r
 		return
 	}
 	if g.headers == HeadersDraft || g.headers == HeadersBoth {
-		h.Set("RateLimit-Policy", strings.Join(pol, ", "))
-		h.Set("RateLimit", strings.Join(state, ", "))
+		n := len(pol)
+		both := string(append(pol, state...))
+		vals := []string{both[:n], both[n:]}
+		h["Ratelimit-Policy"] = vals[:1:1] // h.Set, without canonicalizing a canonical name
+		h["Ratelimit"] = vals[1:2:2]
 	}
 	if g.headers == HeadersLegacy || g.headers == HeadersBoth {
 		r, l := res[tightest], limits[tightest]

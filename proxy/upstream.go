@@ -19,6 +19,10 @@ import (
 	"github.com/keygate/keygate/policy"
 )
 
+// upstreamConns is the size of the upstream connection pool: enough for
+// 25,000 requests a second to a backend answering in 10 ms.
+const upstreamConns = 256
+
 // Caps on what keygate reads of an upstream answer before deciding on it.
 const (
 	errorBodyCap   = 16 << 10 // error answers: enough for any contract body
@@ -28,13 +32,23 @@ const (
 // NewTransport returns the upstream transport: keep-alive connections sized
 // for a busy single upstream, a response-header timeout, and for https the
 // system roots plus the PEM certificates in caPEM, if any.
+//
+// The pool holds at most upstreamConns connections, all kept alive between
+// requests: past that many requests in flight, more wait for a connection
+// (within the upstream timeout) rather than open one that would be closed
+// right after. Without the cap, 1,000 concurrent clients opened 1,000
+// upstream connections, two goroutines and 8 KiB of buffers each, and closed
+// half of them after every burst; with it keygate served more requests a
+// second with 1,000 clients, at a lower p99 and less memory (see the
+// README's Performance section).
 func NewTransport(timeout time.Duration, caPEM []byte) *http.Transport {
 	t := &http.Transport{
 		Proxy:                 nil, // keygate talks to its upstream directly
 		DialContext:           (&net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   512,
+		MaxIdleConns:          upstreamConns,
+		MaxIdleConnsPerHost:   upstreamConns,
+		MaxConnsPerHost:       upstreamConns,
 		IdleConnTimeout:       30 * time.Second,
 		TLSHandshakeTimeout:   min(timeout, 5*time.Second),
 		ResponseHeaderTimeout: timeout,
@@ -62,6 +76,14 @@ func (g *Gateway) newReverseProxy(target *url.URL, transport http.RoundTripper, 
 	path := strings.TrimSuffix(target.Path, "/") + route.Path
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			if pr.Out.Body != nil {
+				// The body keygate read, in memory: ReverseProxy's wrapper
+				// hides that from the transport, which then sends the
+				// headers in a write (a TCP segment) of their own. The
+				// wrapper only keeps Close from reaching the client's body;
+				// this one's Close does nothing.
+				pr.Out.Body = pr.In.Body
+			}
 			pr.Out.URL.Scheme = target.Scheme
 			pr.Out.URL.Host = target.Host
 			pr.Out.URL.Path = path // the route's canonical path, never the client's spelling of it
@@ -75,6 +97,9 @@ func (g *Gateway) newReverseProxy(target *url.URL, transport http.RoundTripper, 
 				pr.Out.Header.Set("X-Forwarded-Proto", "http")
 			}
 			pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
+			if g.upAuth != nil {
+				g.upAuth.Apply(pr.Out.Header)
+			}
 		},
 		Transport:      &timedTransport{base: transport, g: g, route: route.Name},
 		BufferPool:     bufferPool{},
@@ -99,7 +124,7 @@ func (g *Gateway) normalize(route *policy.Route, resp *http.Response) {
 		g.normalizeSuccess(route, resp)
 		return
 	}
-	raw, truncated, err := readCapped(resp.Body, errorBodyCap)
+	raw, truncated, err := readCapped(resp.Body, errorBodyCap, resp.ContentLength)
 	resp.Body.Close()
 	truncated = truncated || err != nil
 	body := raw
@@ -130,7 +155,7 @@ func (g *Gateway) normalizeSuccess(route *policy.Route, resp *http.Response) {
 		g.count(route.Name, "status")
 		resp.StatusCode, resp.Status = http.StatusOK, "200 OK"
 	}
-	raw, truncated, err := readCapped(resp.Body, successBodyCap)
+	raw, truncated, err := readCapped(resp.Body, successBodyCap, resp.ContentLength)
 	if truncated && err == nil {
 		resp.Header.Set(codeHeader, "0")
 		resp.Body = struct {
@@ -201,16 +226,23 @@ func replaceWith(resp *http.Response, e *policy.Error) {
 }
 
 func setBody(resp *http.Response, b []byte) {
-	resp.Body = io.NopCloser(bytes.NewReader(b))
+	mb := &memBody{}
+	mb.Reset(b)
+	resp.Body = mb
 	resp.ContentLength = int64(len(b))
 	resp.TransferEncoding = nil
 	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
 }
 
-// readCapped reads at most limit bytes; truncated reports there was more
-// (which stays unread in r).
-func readCapped(r io.Reader, limit int64) (b []byte, truncated bool, err error) {
-	b, err = io.ReadAll(io.LimitReader(r, limit))
+// memBody is an answer body keygate holds in memory.
+type memBody struct{ bytes.Reader }
+
+func (*memBody) Close() error { return nil }
+
+// readCapped reads at most limit bytes of an answer of size bytes (-1:
+// unknown); truncated reports there was more (which stays unread in r).
+func readCapped(r io.Reader, limit, size int64) (b []byte, truncated bool, err error) {
+	b, err = readAll(r, limit, size)
 	if err != nil || int64(len(b)) < limit {
 		return b, false, err
 	}
@@ -232,7 +264,7 @@ func decoded(enc string, raw []byte, truncated bool) ([]byte, bool) {
 	if err != nil {
 		return nil, true
 	}
-	b, trunc, err := readCapped(zr, errorBodyCap)
+	b, trunc, err := readCapped(zr, errorBodyCap, -1)
 	if err != nil {
 		return nil, true
 	}
@@ -240,14 +272,22 @@ func decoded(enc string, raw []byte, truncated bool) ([]byte, bool) {
 }
 
 func isJSON(h http.Header) bool {
-	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	ct := h.Get("Content-Type")
+	if ct == "application/json" { // the common case, without ParseMediaType's allocations
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")))
 }
 
 // ensureJSONType labels an answer application/json, keeping a charset the
 // upstream gave; clients are promised exactly that media type.
 func ensureJSONType(h http.Header) {
-	if mt, _, err := mime.ParseMediaType(h.Get("Content-Type")); err != nil || mt != "application/json" {
+	ct := h.Get("Content-Type")
+	if ct == "application/json" {
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 		h.Set("Content-Type", "application/json")
 	}
 }

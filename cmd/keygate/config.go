@@ -57,6 +57,33 @@ type Config struct {
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat       string        `env:"LOG_FORMAT" envDefault:"json"`
 
+	// Token sources besides the file (policy/auth), and the upstream credential.
+	TokensStore          bool          `env:"TOKENS_STORE" envDefault:"false"`
+	TokensCacheTTL       time.Duration `env:"TOKENS_CACHE_TTL" envDefault:"5s"`
+	TokenIssuers         []string      `env:"TOKEN_ISSUERS" envSeparator:","`
+	TokenAudiences       []string      `env:"TOKEN_AUDIENCES" envSeparator:","`
+	JWTSecret            string        `env:"JWT_SECRET"`
+	JWTSecretFile        string        `env:"JWT_SECRET_FILE"`
+	JWTPublicKeysFile    string        `env:"JWT_PUBLIC_KEYS_FILE"`
+	JWKSURL              string        `env:"JWKS_URL"`
+	JWKSRefresh          time.Duration `env:"JWKS_REFRESH_INTERVAL" envDefault:"15m"`
+	JWTAlgorithms        []string      `env:"JWT_ALGORITHMS" envSeparator:","`
+	JWTTypes             []string      `env:"JWT_TYPES" envSeparator:","`
+	JWTLeeway            time.Duration `env:"JWT_LEEWAY" envDefault:"30s"`
+	ClaimProducts        string        `env:"CLAIM_PRODUCTS" envDefault:"products"`
+	ClaimProductPrefix   string        `env:"CLAIM_PRODUCT_PREFIX"`
+	ClaimOperations      string        `env:"CLAIM_OPERATIONS" envDefault:"operations"`
+	ClaimOperationPrefix string        `env:"CLAIM_OPERATION_PREFIX"`
+	ClaimName            string        `env:"CLAIM_NAME" envDefault:"sub"`
+	IntrospectURL        string        `env:"INTROSPECT_URL"`
+	IntrospectClientID   string        `env:"INTROSPECT_CLIENT_ID"`
+	IntrospectSecret     string        `env:"INTROSPECT_CLIENT_SECRET"`
+	IntrospectSecretFile string        `env:"INTROSPECT_CLIENT_SECRET_FILE"`
+	IntrospectTimeout    time.Duration `env:"INTROSPECT_TIMEOUT" envDefault:"2s"`
+	IntrospectCacheTTL   time.Duration `env:"INTROSPECT_CACHE_TTL" envDefault:"30s"`
+	UpstreamAuth         string        `env:"UPSTREAM_AUTH"`
+	UpstreamAuthFile     string        `env:"UPSTREAM_AUTH_FILE"`
+
 	trusted []netip.Prefix
 }
 
@@ -208,6 +235,7 @@ func (c *Config) validate(needUpstream bool) error {
 		}
 		c.trusted = append(c.trusted, p.Masked())
 	}
+	c.validateAuth(bad)
 	if _, ok := logLevels[strings.ToLower(c.LogLevel)]; !ok {
 		bad("LOG_LEVEL", "%q must be debug, info, warn or error", c.LogLevel)
 	}

@@ -21,6 +21,9 @@ func TestConfigDefaults(t *testing.T) {
 		TokensReload: 5 * time.Second, RateHeaders: "draft", MaxBodyBytes: 65536,
 		RedisTimeout: 50 * time.Millisecond, RedisFailure: "local", RedisPrefix: "keygate:", IdemTTL: 24 * time.Hour, IdemFailure: "forward",
 		HeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, DrainTimeout: 20 * time.Second, LogLevel: "info", LogFormat: "json",
+		TokensCacheTTL: 5 * time.Second, JWKSRefresh: 15 * time.Minute, JWTLeeway: 30 * time.Second,
+		ClaimProducts: "products", ClaimOperations: "operations", ClaimName: "sub",
+		IntrospectTimeout: 2 * time.Second, IntrospectCacheTTL: 30 * time.Second,
 	}
 	if diff := cmp.Diff(want, *c, cmpopts.IgnoreUnexported(Config{}), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("loadConfig defaults mismatch (-want +got):\n%s", diff)

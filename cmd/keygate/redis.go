@@ -68,6 +68,7 @@ func redisErrors(err error) []error {
 
 // sharedState is what keygate keeps in Redis, or in memory without it.
 type sharedState struct {
+	client  redis.UniversalClient // nil without Redis; also serves the token store
 	limiter proxy.Limiter
 	idem    proxy.IdempotencyStore
 	close   func()
@@ -121,7 +122,7 @@ func newSharedState(ctx context.Context, cfg *Config, log *slog.Logger, m *proxy
 		client.Close()
 		return nil, err
 	}
-	return &sharedState{limiter: fb, idem: idem, close: func() { client.Close() }}, nil
+	return &sharedState{client: client, limiter: fb, idem: idem, close: func() { client.Close() }}, nil
 }
 
 // redisLogger sends go-redis's own messages (dial failures and the like) to

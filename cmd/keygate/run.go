@@ -20,6 +20,7 @@ Usage:
   keygate demo      run keygate in front of an embedded demo backend (no Redis, no network)
   keygate check     validate the policy and tokens files (KEYGATE_POLICY_FILE, KEYGATE_TOKENS_FILE,
                     or -policy FILE -tokens FILE); prints each problem as file:line
+  keygate token     add, list or revoke tokens of the Redis token store (keygate token for help)
   keygate policy    print the built-in policy as YAML
   keygate version   print the version
 `
@@ -40,6 +41,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		return demo(ctx, args[1:], stdout, stderr, environ)
 	case "check":
 		return check(args[1:], stdout, environ)
+	case "token":
+		return tokenCmd(ctx, args[1:], stdout, stderr, environ)
 	case "policy":
 		_, err := stdout.Write(policy.Builtin)
 		return err

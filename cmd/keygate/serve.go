@@ -32,16 +32,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 	if err != nil {
 		return err
 	}
-	var tokens proxy.TokenSource
 	var tokenFile *policy.TokenFile
 	switch {
 	case cfg.TokensFile != "":
 		if tokenFile, err = policy.OpenTokenFile(cfg.TokensFile, pol); err != nil {
 			return fmt.Errorf("%sTOKENS_FILE: %w", envPrefix, err)
 		}
-		tokens = tokenFile
-	case needsTokens(pol):
-		return fmt.Errorf("%sTOKENS_FILE is required: the policy has routes with auth: token", envPrefix)
+	case needsTokens(pol) && !cfg.tokenSourceConfigured():
+		return fmt.Errorf("%sTOKENS_FILE is required (or KEYGATE_TOKENS_STORE, a JWT key, KEYGATE_INTROSPECT_URL): the policy has routes with auth: token", envPrefix)
 	}
 	metrics := proxy.NewMetrics()
 	shared, err := newSharedState(ctx, cfg, log, metrics)
@@ -49,6 +47,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 		return err
 	}
 	defer shared.close()
+	ta, err := newAuth(cfg, tokenFile, shared.client, log)
+	if err != nil {
+		return err
+	}
+	ta.warmUp(ctx, log)
 	upstream, _ := url.Parse(cfg.UpstreamURL) // validated
 	var ca []byte
 	if cfg.UpstreamCAFile != "" {
@@ -61,7 +64,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 		Transport:       proxy.NewTransport(cfg.UpstreamTimeout, ca),
 		UpstreamTimeout: cfg.UpstreamTimeout,
 		Policy:          pol,
-		Tokens:          tokens,
+		Auth:            ta.chain,
+		UpstreamAuth:    ta.upstream,
 		Limiter:         shared.limiter,
 		MaxBodyBytes:    cfg.MaxBodyBytes,
 		TrustedProxies:  cfg.trusted,
@@ -77,7 +81,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 	if err != nil {
 		return err
 	}
-	var reload func()
+	reload := func() {
+		if changed, err := ta.upstream.Reload(); err != nil {
+			log.Error("upstream credential reload failed; keeping the last good one", "err", err)
+		} else if changed {
+			log.Info("upstream credential reloaded", "upstream_auth", ta.upstream.String())
+		}
+	}
 	if tokenFile != nil {
 		report := func(changed bool, err error) {
 			metrics.TokensReloaded(err)
@@ -87,11 +97,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 			}
 			log.Info("tokens reloaded", "file", tokenFile.Path(), "tokens", tokenFile.Len())
 		}
+		reloadUpstream := reload
 		reload = func() {
 			changed, err := tokenFile.Reload()
 			if changed || err != nil {
 				report(changed, err)
 			}
+			reloadUpstream()
 		}
 		go tokenFile.Watch(ctx, cfg.TokensReload, report)
 	}
@@ -99,7 +111,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 	if err != nil {
 		return err
 	}
-	log.Info("keygate starting", "version", versionString(), "upstream", upstream.Redacted(), "routes", len(pol.Routes))
+	log.Info("keygate starting", "version", versionString(), "upstream", upstream.Redacted(), "routes", len(pol.Routes),
+		"upstream_auth", ta.upstream.String())
 	return runServers(ctx, g, lns, cfg, log, reload)
 }
 
