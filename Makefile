@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 1m
 PKGS     := ./...
 
-.PHONY: all build test vet fmt check fuzz fuzz-short demo bench bench-go clean
+.PHONY: soak all build test vet fmt check fuzz fuzz-short demo bench bench-go clean
 
 all: check
 
@@ -52,3 +52,9 @@ bench-go:
 
 clean:
 	rm -rf bin
+
+# soak runs keygate with Redis at a fixed rate for SOAK (default 3m), restarting Redis half-way, and checks the
+# contract, goroutines and RSS.
+SOAK ?= 3m
+soak:
+	$(GO) test -tags soak -run '^TestSoak$$' -timeout 30m -v ./cmd/keygate -soak.duration $(SOAK)
