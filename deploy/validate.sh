@@ -17,11 +17,12 @@
 #   6. kubectl-validate of everything rendered and of deploy/kubernetes/*.yaml
 #      against Kubernetes' own OpenAPI schemas (built into kubectl-validate);
 #   7. envcheck: every KEYGATE_* variable set anywhere is in README.md's
-#      table, every keygate container sets KEYGATE_UPSTREAM_URL and
-#      KEYGATE_TOKENS_FILE, every *_FILE path lies on a mounted ConfigMap or
-#      Secret key, `keygate check` accepts the policy and tokens found, and
-#      every variable of the table is set somewhere (-cover), so the chart
-#      follows new variables;
+#      table, every keygate container sets KEYGATE_UPSTREAM_URL and a token
+#      source (the tokens file, the token store, a JWT key or introspection),
+#      no credential is a literal value (only its *_FILE twin is set), every
+#      *_FILE path lies on a mounted ConfigMap or Secret key, `keygate check`
+#      accepts the policy and tokens found, and every variable of the table
+#      is set somewhere (-cover), so the chart follows new variables;
 #   8. valuesdoc: values.yaml, values.schema.json and deploy/README.md's values
 #      table agree.
 #
@@ -171,7 +172,7 @@ validate "$min_kube_version" "$work/rendered/keygate-gateway-kube125-values.yaml
 done_step
 
 # --- 7. KEYGATE_* variables ------------------------------------------------------
-step "envcheck: KEYGATE_* variables against README.md (both ways), required variables, mounted files, keygate check"
+step "envcheck: KEYGATE_* variables against README.md (both ways), required variables and a token source, no literal credentials, mounted files, keygate check"
 envcheck -readme "$repo/README.md" -keygate "$work/bin/keygate" -cover \
   "$work"/rendered/*.yaml "$deploy"/kubernetes/*.yaml
 done_step

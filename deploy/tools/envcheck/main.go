@@ -3,15 +3,23 @@
 //
 //   - every KEYGATE_* variable set on any container is a row of README.md's
 //     variable table, and none is set twice on one container;
-//   - every keygate container sets each -require variable (by default
-//     KEYGATE_UPSTREAM_URL and KEYGATE_TOKENS_FILE) to something non-empty;
+//   - every keygate container sets each -require variable to something
+//     non-empty (and not "false"); an entry A|B|C asks for one of A, B, C.
+//     By default KEYGATE_UPSTREAM_URL and a token source: the tokens file,
+//     the Redis token store, a JWT key or an introspection endpoint;
+//   - a variable whose _FILE twin is in the table (KEYGATE_JWT_SECRET and
+//     KEYGATE_JWT_SECRET_FILE) holds a credential: it is never set to a
+//     literal value, only mounted and named by the _FILE variable (or taken
+//     from a Secret with valueFrom);
 //   - every KEYGATE_*_FILE path of a keygate container lies on a volume mount
 //     whose ConfigMap or Secret provides it; when that object is in the same
 //     file and -keygate names a keygate binary, `keygate check` validates the
 //     policy and tokens files found there;
 //   - with -cover, every variable of the README's table is set on a keygate
 //     container in at least one file, so a new variable cannot be forgotten
-//     by the chart and its examples.
+//     by the chart and its examples. A credential variable counts as set
+//     when its _FILE twin is, since the examples only ever mount
+//     credentials.
 //
 // Usage:
 //
@@ -33,6 +41,13 @@ import (
 	"strings"
 )
 
+// defaultRequire is what every keygate container must set: the upstream, and
+// a token source (keygate's tokenSourceConfigured), as the built-in policy
+// has routes with auth: token.
+const defaultRequire = "KEYGATE_UPSTREAM_URL," +
+	"KEYGATE_TOKENS_FILE|KEYGATE_TOKENS_STORE|KEYGATE_JWT_SECRET|KEYGATE_JWT_SECRET_FILE|" +
+	"KEYGATE_JWT_PUBLIC_KEYS_FILE|KEYGATE_JWKS_URL|KEYGATE_INTROSPECT_URL"
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -41,7 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("envcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	readme := fs.String("readme", "README.md", "keygate's README, whose variable table is the reference")
-	require := fs.String("require", "KEYGATE_UPSTREAM_URL,KEYGATE_TOKENS_FILE", "comma-separated variables every keygate container must set")
+	require := fs.String("require", defaultRequire, "comma-separated variables every keygate container must set; A|B means one of A and B")
 	keygate := fs.String("keygate", "", "keygate binary; when set, its check command validates the policy and tokens files found in the manifests")
 	cover := fs.Bool("cover", false, "require every variable of the README's table to be set on a keygate container in some file")
 	if err := fs.Parse(args); err != nil {
@@ -74,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *cover {
 		for _, name := range sortedKeys(documented) {
-			if !c.set[name] {
+			if !c.set[name] && !(documented[name+"_FILE"] && c.set[name+"_FILE"]) {
 				c.problem("%s is in %s's variable table but no keygate container in these files sets it: give the chart a value for it (deploy/helm/keygate/values.yaml, _container.tpl) and set it in a ci/*.yaml", name, *readme)
 			}
 		}
@@ -143,15 +158,32 @@ func (c *checker) checkFile(file string) (int, error) {
 			for name := range env {
 				c.set[name] = true
 			}
-			for _, name := range c.require {
-				if v, ok := env[name]; !ok || (v.Value == "" && v.ValueFrom == nil) {
-					c.problem("%s: %s is not set; keygate needs it", where, name)
+			for _, req := range c.require {
+				names := strings.Split(req, "|")
+				if !slices.ContainsFunc(names, func(name string) bool { return isSet(env, name) }) {
+					if len(names) == 1 {
+						c.problem("%s: %s is not set; keygate needs it", where, req)
+					} else {
+						c.problem("%s: none of %s is set; keygate needs one", where, strings.Join(names, ", "))
+					}
+				}
+			}
+			for _, name := range sortedKeys(env) {
+				if v := env[name]; c.documented[name+"_FILE"] && v.Value != "" {
+					c.problem("%s: %s is set to a literal value, but it holds a credential: mount it from a Secret and set %s_FILE", where, name, name)
 				}
 			}
 			c.checkFiles(where, m, p.spec, ctr, env)
 		}
 	}
 	return n, nil
+}
+
+// isSet reports whether a variable is set to something: a non-empty value
+// other than "false", or a valueFrom.
+func isSet(env map[string]envVar, name string) bool {
+	v, ok := env[name]
+	return ok && (v.ValueFrom != nil || (v.Value != "" && v.Value != "false"))
 }
 
 // environment returns a container's variables (env, and envFrom of the

@@ -74,6 +74,27 @@ func TestRun(t *testing.T) {
 			want:     []string{"KEYGATE_LOG_FORMAT is in testdata/README.md's variable table but no keygate container in these files sets it"},
 		},
 		{
+			name:     "cover: a credential counts through its _FILE twin",
+			files:    []string{"good.yaml"},
+			extra:    []string{"-cover"},
+			wantCode: 1,
+			want:     []string{"KEYGATE_JWT_SECRET is in testdata/README.md's variable table but no keygate container"},
+		},
+		{
+			name:  "cover: every variable, JWT_SECRET through JWT_SECRET_FILE; a JWT key is a token source",
+			files: []string{"good.yaml", "jwt.yaml"},
+			extra: []string{"-cover"},
+		},
+		{
+			name:     "no token source (a store set to false is none); a credential as a literal value",
+			files:    []string{"badauth.yaml"},
+			wantCode: 1,
+			want: []string{
+				`badauth.yaml: Pod/nosource container "keygate": none of KEYGATE_TOKENS_FILE, KEYGATE_TOKENS_STORE, KEYGATE_JWT_SECRET, KEYGATE_JWT_SECRET_FILE, KEYGATE_JWT_PUBLIC_KEYS_FILE, KEYGATE_JWKS_URL, KEYGATE_INTROSPECT_URL is set; keygate needs one`,
+				`badauth.yaml: Pod/literal container "keygate": KEYGATE_JWT_SECRET is set to a literal value, but it holds a credential: mount it from a Secret and set KEYGATE_JWT_SECRET_FILE`,
+			},
+		},
+		{
 			name:     "nothing required is still checked for documentation",
 			files:    []string{"bad.yaml"},
 			extra:    []string{"-require", ""},

@@ -8,6 +8,47 @@ the gateway Deployment and for the sidecar that another chart includes.
 {{- define "keygate.tokensDir" -}}/etc/keygate/tokens{{- end }}
 {{- define "keygate.upstreamCADir" -}}/etc/keygate/upstream-ca{{- end }}
 {{- define "keygate.redisCADir" -}}/etc/keygate/redis-ca{{- end }}
+{{- define "keygate.jwtPublicKeysDir" -}}/etc/keygate/jwt-public-keys{{- end }}
+
+{{/*
+The credentials keygate reads from files, never from its environment: one
+item each for those configured, as a YAML list of {name, env, secretName,
+key}. Each is mounted alone at /etc/keygate/<name> from its Secret, the
+existing one or the chart's (keygate.authSecretName, under key <name>).
+*/}}
+{{- define "keygate.credentials" -}}
+{{- $a := .Values.auth }}
+{{- $chartSecret := include "keygate.authSecretName" . }}
+{{- $out := list }}
+{{- range (list
+  (dict "name" "jwt-secret" "env" "KEYGATE_JWT_SECRET_FILE" "existing" $a.jwt.existingSecret "existingKey" $a.jwt.existingSecretKey "value" $a.jwt.secret)
+  (dict "name" "introspect-client-secret" "env" "KEYGATE_INTROSPECT_CLIENT_SECRET_FILE" "existing" $a.introspection.existingSecret "existingKey" $a.introspection.existingSecretKey "value" $a.introspection.clientSecret)
+  (dict "name" "upstream-auth" "env" "KEYGATE_UPSTREAM_AUTH_FILE" "existing" $a.upstreamAuth.existingSecret "existingKey" $a.upstreamAuth.existingSecretKey "value" $a.upstreamAuth.value)) }}
+{{- if .existing }}
+{{- $out = append $out (dict "name" .name "env" .env "secretName" .existing "key" .existingKey) }}
+{{- else if .value }}
+{{- $out = append $out (dict "name" .name "env" .env "secretName" $chartSecret "key" .name) }}
+{{- end }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
+
+{{/* The JWT public keys' volume source (configMap or secret); empty without public keys. */}}
+{{- define "keygate.jwtPublicKeysVolume" -}}
+{{- $pk := .Values.auth.jwt.publicKeys }}
+{{- if $pk.existingSecret }}
+secret:
+  secretName: {{ $pk.existingSecret }}
+{{- else if or $pk.existingConfigMap $pk.content }}
+configMap:
+  name: {{ default (include "keygate.jwtPublicKeysConfigMapName" .) $pk.existingConfigMap }}
+{{- end }}
+{{- if or $pk.existingSecret $pk.existingConfigMap $pk.content }}
+  items:
+    - key: {{ $pk.key }}
+      path: {{ $pk.key }}
+{{- end }}
+{{- end }}
 
 {{/*
 Port names: "http" and "admin" in a pod of keygate's own; prefixed in sidecar
@@ -98,6 +139,82 @@ passwords come from a Secret, as each may carry a credential.
 {{- end }}
 {{- end }}
 
+{{/*
+Token-source and upstream-credential variables (README.md, Configuration and
+Token sources). Secrets only as *_FILE paths of keygate.credentials.
+*/}}
+{{- define "keygate.authEnv" -}}
+{{- $a := .Values.auth }}
+{{- $j := $a.jwt }}
+{{- $i := $a.introspection }}
+{{- if $a.store.enabled }}
+- name: KEYGATE_TOKENS_STORE
+  value: "true"
+{{- end }}
+{{- with $a.store.cacheTTL }}
+- name: KEYGATE_TOKENS_CACHE_TTL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $j.issuers }}
+- name: KEYGATE_TOKEN_ISSUERS
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- with $j.audiences }}
+- name: KEYGATE_TOKEN_AUDIENCES
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- if include "keygate.jwtPublicKeysVolume" . }}
+- name: KEYGATE_JWT_PUBLIC_KEYS_FILE
+  value: {{ printf "%s/%s" (include "keygate.jwtPublicKeysDir" .) $j.publicKeys.key | quote }}
+{{- end }}
+{{- with $j.jwksURL }}
+- name: KEYGATE_JWKS_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $j.jwksRefreshInterval }}
+- name: KEYGATE_JWKS_REFRESH_INTERVAL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $j.algorithms }}
+- name: KEYGATE_JWT_ALGORITHMS
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- with $j.types }}
+- name: KEYGATE_JWT_TYPES
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- with $j.leeway }}
+- name: KEYGATE_JWT_LEEWAY
+  value: {{ . | quote }}
+{{- end }}
+{{- range $key, $name := dict "products" "KEYGATE_CLAIM_PRODUCTS" "productPrefix" "KEYGATE_CLAIM_PRODUCT_PREFIX" "operations" "KEYGATE_CLAIM_OPERATIONS" "operationPrefix" "KEYGATE_CLAIM_OPERATION_PREFIX" "name" "KEYGATE_CLAIM_NAME" }}
+{{- with index $a.claims $key }}
+- name: {{ $name }}
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- with $i.url }}
+- name: KEYGATE_INTROSPECT_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- with $i.clientID }}
+- name: KEYGATE_INTROSPECT_CLIENT_ID
+  value: {{ . | quote }}
+{{- end }}
+{{- with $i.timeout }}
+- name: KEYGATE_INTROSPECT_TIMEOUT
+  value: {{ . | quote }}
+{{- end }}
+{{- with $i.cacheTTL }}
+- name: KEYGATE_INTROSPECT_CACHE_TTL
+  value: {{ . | quote }}
+{{- end }}
+{{- range include "keygate.credentials" . | fromYamlArray }}
+- name: {{ .env }}
+  value: {{ printf "/etc/keygate/%s/%s" .name .key | quote }}
+{{- end }}
+{{- end }}
+
 {{/* The chart's KEYGATE_* variables (extraEnv is added by keygate.container). */}}
 {{- define "keygate.env" -}}
 {{- $e := .Values.env }}
@@ -119,12 +236,16 @@ passwords come from a Secret, as each may carry a credential.
 - name: KEYGATE_POLICY_FILE
   value: {{ printf "%s/%s" (include "keygate.policyDir" .) .Values.policy.key | quote }}
 {{- end }}
+{{- $_ := include "keygate.tokenSources" . }}
+{{- if include "keygate.tokensSecretName" . }}
 - name: KEYGATE_TOKENS_FILE
   value: {{ printf "%s/%s" (include "keygate.tokensDir" .) .Values.tokens.key | quote }}
+{{- end }}
 {{- with $e.tokensReloadInterval }}
 - name: KEYGATE_TOKENS_RELOAD_INTERVAL
   value: {{ . | quote }}
 {{- end }}
+{{- include "keygate.authEnv" . }}
 {{- include "keygate.redisEnv" . }}
 {{- with $e.idempotencyTTL }}
 - name: KEYGATE_IDEMPOTENCY_TTL
@@ -171,9 +292,11 @@ Volume mounts. Whole directories, never subPath: a subPath mount does not see
 Secret updates, and keygate reloads the tokens file when the Secret changes.
 */}}
 {{- define "keygate.volumeMounts" -}}
+{{- if include "keygate.tokensSecretName" . }}
 - name: keygate-tokens
   mountPath: {{ include "keygate.tokensDir" . }}
   readOnly: true
+{{- end }}
 {{- if include "keygate.policyConfigMapName" . }}
 - name: keygate-policy
   mountPath: {{ include "keygate.policyDir" . }}
@@ -189,6 +312,16 @@ Secret updates, and keygate reloads the tokens file when the Secret changes.
   mountPath: {{ include "keygate.redisCADir" . }}
   readOnly: true
 {{- end }}
+{{- if include "keygate.jwtPublicKeysVolume" . }}
+- name: keygate-jwt-public-keys
+  mountPath: {{ include "keygate.jwtPublicKeysDir" . }}
+  readOnly: true
+{{- end }}
+{{- range include "keygate.credentials" . | fromYamlArray }}
+- name: keygate-{{ .name }}
+  mountPath: /etc/keygate/{{ .name }}
+  readOnly: true
+{{- end }}
 {{- with .Values.extraVolumeMounts }}
 {{ toYaml . }}
 {{- end }}
@@ -196,12 +329,14 @@ Secret updates, and keygate reloads the tokens file when the Secret changes.
 
 {{/* Pod volumes of the keygate container (names start with "keygate-", to share a pod safely). */}}
 {{- define "keygate.volumes" -}}
+{{- with include "keygate.tokensSecretName" . }}
 - name: keygate-tokens
   secret:
-    secretName: {{ include "keygate.tokensSecretName" . }}
+    secretName: {{ . }}
     items:
-      - key: {{ .Values.tokens.key }}
-        path: {{ .Values.tokens.key }}
+      - key: {{ $.Values.tokens.key }}
+        path: {{ $.Values.tokens.key }}
+{{- end }}
 {{- with include "keygate.policyConfigMapName" . }}
 - name: keygate-policy
   configMap:
@@ -234,16 +369,33 @@ Secret updates, and keygate reloads the tokens file when the Secret changes.
       - key: {{ $.Values.redis.tls.caKey }}
         path: {{ $.Values.redis.tls.caKey }}
 {{- end }}
+{{- with include "keygate.jwtPublicKeysVolume" . | trim }}
+- name: keygate-jwt-public-keys
+  {{- . | nindent 2 }}
+{{- end }}
+{{- range include "keygate.credentials" . | fromYamlArray }}
+- name: keygate-{{ .name }}
+  secret:
+    secretName: {{ .secretName }}
+    items:
+      - key: {{ .key }}
+        path: {{ .key }}
+{{- end }}
 {{- end }}
 
 {{/*
-Pod annotations keygate needs: the policy's checksum, since keygate reads the
-policy at start only and a changed ConfigMap must roll the pods. The tokens
-Secret has none on purpose: keygate reloads it in place.
+Pod annotations keygate needs: the checksums of the policy and of the JWT
+public keys the chart renders, since keygate reads them at start only and a
+changed ConfigMap must roll the pods. The tokens Secret has none on purpose:
+keygate reloads it in place. Secrets (auth.*) have none either: a checksum
+in the pod spec would let anyone who reads pods test guesses of them.
 */}}
 {{- define "keygate.podAnnotations" -}}
 {{- with .Values.policy.content }}
 checksum/keygate-policy: {{ sha256sum . }}
+{{- end }}
+{{- with .Values.auth.jwt.publicKeys.content }}
+checksum/keygate-jwt-public-keys: {{ sha256sum . }}
 {{- end }}
 {{- end }}
 
@@ -271,8 +423,10 @@ ports:
 {{- end }}
 env:
   {{- toYaml (concat $env .Values.extraEnv) | nindent 2 }}
+{{- with include "keygate.volumeMounts" . | trim }}
 volumeMounts:
-  {{- include "keygate.volumeMounts" . | nindent 2 }}
+  {{- . | nindent 2 }}
+{{- end }}
 livenessProbe:
   httpGet:
     path: /healthz

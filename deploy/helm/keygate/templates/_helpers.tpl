@@ -74,10 +74,58 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* Name of the Secret holding the tokens file; fails when there is none. */}}
+{{/* Name of the Secret holding the tokens file; empty when there is none. */}}
 {{- define "keygate.tokensSecretName" -}}
-{{- $_ := required "tokens.content or tokens.existingSecret is required: keygate's policy has routes with auth: token" (or .Values.tokens.content .Values.tokens.existingSecret) }}
+{{- if or .Values.tokens.content .Values.tokens.existingSecret }}
 {{- default (printf "%s-tokens" (include "keygate.fullname" .)) .Values.tokens.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when a JWT key is configured (KEYGATE_JWT_SECRET_FILE, _PUBLIC_KEYS_FILE or KEYGATE_JWKS_URL). */}}
+{{- define "keygate.jwtConfigured" -}}
+{{- $j := .Values.auth.jwt }}
+{{- if or $j.secret $j.existingSecret $j.publicKeys.content $j.publicKeys.existingSecret $j.publicKeys.existingConfigMap $j.jwksURL }}true{{ end }}
+{{- end }}
+
+{{/* "true" when keygate gets a Redis to connect to (a URL, Sentinel, Cluster or the embedded one). */}}
+{{- define "keygate.redisConfigured" -}}
+{{- $r := .Values.redis }}
+{{- if or $r.url $r.sentinel.addresses $r.cluster.addresses $r.embedded.enabled (and $r.existingSecret $r.existingSecretURLKey) }}true{{ end }}
+{{- end }}
+
+{{/*
+The token sources configured, in the order keygate asks them, comma-separated;
+fails when there is none, since keygate's policy has routes with auth: token.
+*/}}
+{{- define "keygate.tokenSources" -}}
+{{- $sources := list }}
+{{- if include "keygate.tokensSecretName" . }}{{ $sources = append $sources "tokens file" }}{{ end }}
+{{- if .Values.auth.store.enabled }}{{ $sources = append $sources "Redis token store" }}{{ end }}
+{{- if include "keygate.jwtConfigured" . }}{{ $sources = append $sources "JWT" }}{{ end }}
+{{- if .Values.auth.introspection.url }}{{ $sources = append $sources "introspection" }}{{ end }}
+{{- if not $sources }}
+{{- fail "tokens.content or tokens.existingSecret is required, unless another token source is configured (auth.store.enabled, a JWT key under auth.jwt, or auth.introspection.url): keygate's policy has routes with auth: token" }}
+{{- end }}
+{{- join ", " $sources }}
+{{- end }}
+
+{{/*
+Name of the Secret the chart renders for the credentials given as values
+(auth.jwt.secret, auth.introspection.clientSecret, auth.upstreamAuth.value);
+empty when it renders none.
+*/}}
+{{- define "keygate.authSecretName" -}}
+{{- $a := .Values.auth }}
+{{- if or (and $a.jwt.secret (not $a.jwt.existingSecret)) (and $a.introspection.clientSecret (not $a.introspection.existingSecret)) (and $a.upstreamAuth.value (not $a.upstreamAuth.existingSecret)) }}
+{{- printf "%s-auth" (include "keygate.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the ConfigMap the chart renders for auth.jwt.publicKeys.content; empty when it renders none. */}}
+{{- define "keygate.jwtPublicKeysConfigMapName" -}}
+{{- if .Values.auth.jwt.publicKeys.content }}
+{{- printf "%s-jwt-public-keys" (include "keygate.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
 {{- end }}
 
 {{/* Name of the Secret the chart renders for the Redis URL and password; empty when it renders none. */}}
@@ -167,6 +215,7 @@ so every install and template run makes them.
 {{- if and $v.redis.embedded.enabled (or $v.redis.url $v.redis.existingSecret $v.redis.sentinel.addresses $v.redis.cluster.addresses) }}
 {{- fail "redis.embedded.enabled runs its own Redis: unset redis.url, redis.existingSecret, redis.sentinel and redis.cluster" }}
 {{- end }}
+{{- include "keygate.validateAuth" . }}
 {{- if eq $v.mode "sidecar" }}
 {{- range $key, $on := dict "ingress.enabled" $v.ingress.enabled "autoscaling.enabled" $v.autoscaling.enabled "podDisruptionBudget.enabled" $v.podDisruptionBudget.enabled "serviceMonitor.enabled" $v.serviceMonitor.enabled "networkPolicy.enabled" $v.networkPolicy.enabled "adminService.enabled" $v.adminService.enabled }}
 {{- if $on }}
@@ -175,4 +224,51 @@ so every install and template run makes them.
 {{- end }}
 {{- end }}
 {{- $_ := include "keygate.terminationGracePeriodSeconds" . }}
+{{- end }}
+
+{{/* Checks of the token sources and credentials (auth.*), part of keygate.validate. */}}
+{{- define "keygate.validateAuth" -}}
+{{- $a := .Values.auth }}
+{{- $j := $a.jwt }}
+{{- $i := $a.introspection }}
+{{- $jwt := include "keygate.jwtConfigured" . }}
+{{- if and $a.store.enabled (not (include "keygate.redisConfigured" .)) }}
+{{- fail "auth.store.enabled needs Redis, where the token store lives: set redis.url (or redis.existingSecret with existingSecretURLKey, redis.sentinel, redis.cluster or redis.embedded)" }}
+{{- end }}
+{{- if and $j.secret $j.existingSecret }}
+{{- fail "set auth.jwt.secret or auth.jwt.existingSecret, not both" }}
+{{- end }}
+{{- $pk := $j.publicKeys }}
+{{- if gt (len (compact (list $pk.content $pk.existingSecret $pk.existingConfigMap))) 1 }}
+{{- fail "set one of auth.jwt.publicKeys.content, existingSecret and existingConfigMap" }}
+{{- end }}
+{{- if $jwt }}
+{{- if not $j.issuers }}
+{{- fail "auth.jwt.issuers is required with a JWT key (auth.jwt.secret, existingSecret, publicKeys or jwksURL): the accepted iss values" }}
+{{- end }}
+{{- if not $j.audiences }}
+{{- fail "auth.jwt.audiences is required with a JWT key (auth.jwt.secret, existingSecret, publicKeys or jwksURL): keygate's names, one of which aud must hold" }}
+{{- end }}
+{{- else if or $j.algorithms $j.types $j.leeway }}
+{{- fail "auth.jwt.algorithms, types and leeway need a JWT key: set auth.jwt.secret, existingSecret, publicKeys or jwksURL" }}
+{{- end }}
+{{- if and $j.jwksRefreshInterval (not $j.jwksURL) }}
+{{- fail "auth.jwt.jwksRefreshInterval needs auth.jwt.jwksURL" }}
+{{- end }}
+{{- if and (not $jwt) (not $i.url) (or $a.claims.products $a.claims.productPrefix $a.claims.operations $a.claims.operationPrefix $a.claims.name) }}
+{{- fail "auth.claims apply to JWTs and introspection answers: set a JWT key under auth.jwt or auth.introspection.url" }}
+{{- end }}
+{{- if and $i.clientSecret $i.existingSecret }}
+{{- fail "set auth.introspection.clientSecret or auth.introspection.existingSecret, not both" }}
+{{- end }}
+{{- if and (not $i.url) (or $i.clientID $i.clientSecret $i.existingSecret $i.timeout $i.cacheTTL) }}
+{{- fail "auth.introspection.url is required with the other auth.introspection values" }}
+{{- end }}
+{{- if ne (not $i.clientID) (not (or $i.clientSecret $i.existingSecret)) }}
+{{- fail "auth.introspection.clientID and a client secret (clientSecret or existingSecret): set both or neither" }}
+{{- end }}
+{{- if and $a.upstreamAuth.value $a.upstreamAuth.existingSecret }}
+{{- fail "set auth.upstreamAuth.value or auth.upstreamAuth.existingSecret, not both" }}
+{{- end }}
+{{- $_ := include "keygate.tokenSources" . }}
 {{- end }}
