@@ -169,17 +169,12 @@ func parseUpstreamFast(body []byte) (upstreamBody, bool) {
 	var keys [16][]byte
 	n := 0
 	for {
-		s.ws()
-		if body[s.i] == '}' {
+		m, more := s.member()
+		if !more {
 			break
 		}
-		if body[s.i] == ',' {
-			s.i++
-			s.ws()
-		}
-		start, escaped := s.strEnd()
-		key := body[start+1 : s.i-1]
-		if escaped || n == len(keys) {
+		key := body[m.kStart+1 : m.kEnd-1]
+		if m.escaped || n == len(keys) {
 			return upstreamBody{}, false
 		}
 		for _, k := range keys[:n] {
@@ -189,14 +184,9 @@ func parseUpstreamFast(body []byte) (upstreamBody, bool) {
 		}
 		keys[n] = key
 		n++
-		s.ws()
-		s.i++ // ':'
-		s.ws()
-		vstart := s.i
-		s.skip()
 		for i, name := range upstreamKeys {
 			if string(key) == name {
-				vals[i] = body[vstart:s.i]
+				vals[i] = body[m.vStart:m.vEnd]
 			}
 		}
 	}

@@ -163,15 +163,11 @@ func scanObjectIn(b []byte, src string, params []*Param, out []value) *Error {
 	var seenBuf [16]string
 	seen := seenBuf[:0]
 	for {
-		s.ws()
-		if b[s.i] == '}' {
+		m, ok := s.member()
+		if !ok {
 			return nil
 		}
-		if b[s.i] == ',' {
-			s.i++
-			s.ws()
-		}
-		key := s.str()
+		key := s.text(m.kStart, m.kEnd, m.escaped)
 		for _, k := range seen {
 			if k == key {
 				return badRequest("Duplicate parameter: %s", safeName(key))
@@ -182,11 +178,6 @@ func scanObjectIn(b []byte, src string, params []*Param, out []value) *Error {
 			// JavaScript backends that merge bodies into objects can be steered through these
 			return badRequest("Parameter %s is not allowed", key)
 		}
-		s.ws()
-		s.i++ // ':'
-		s.ws()
-		start := s.i
-		s.skip()
 		idx := paramIndexIn(params, key)
 		if idx < 0 {
 			if j := foldIndex(params, key); j >= 0 {
@@ -194,10 +185,10 @@ func scanObjectIn(b []byte, src string, params []*Param, out []value) *Error {
 			}
 			continue
 		}
-		raw := b[start:s.i]
+		raw, text := b[m.vStart:m.vEnd], src[m.vStart:m.vEnd]
 		switch raw[0] {
 		case '"':
-			sc := scanner{b: raw, s: src[start:s.i]}
+			sc := scanner{b: raw, s: text}
 			out[idx] = value{kind: 's', str: sc.str()}
 		case '{':
 			out[idx] = value{kind: 'o', raw: raw}
@@ -206,9 +197,9 @@ func scanObjectIn(b []byte, src string, params []*Param, out []value) *Error {
 		case 'n':
 			out[idx] = value{kind: 'z'}
 		case 't', 'f':
-			out[idx] = value{kind: 'b', str: src[start:s.i]}
+			out[idx] = value{kind: 'b', str: text}
 		default:
-			out[idx] = value{kind: 'n', str: src[start:s.i]}
+			out[idx] = value{kind: 'n', str: text}
 		}
 	}
 }
@@ -250,27 +241,60 @@ func (s *scanner) strEnd() (start int, escaped bool) {
 // str reads a string at s.i and returns it decoded.
 func (s *scanner) str() string {
 	start, escaped := s.strEnd()
+	return s.text(start, s.i, escaped)
+}
+
+// text returns the string at b[start:end], quotes included, decoded: a
+// substring of s.s when the caller gave it, else a copy.
+func (s *scanner) text(start, end int, escaped bool) string {
 	if !escaped {
 		if len(s.s) == len(s.b) {
-			return s.s[start+1 : s.i-1]
+			return s.s[start+1 : end-1]
 		}
-		return string(s.b[start+1 : s.i-1])
+		return string(s.b[start+1 : end-1])
 	}
 	var out string
-	_ = json.Unmarshal(s.b[start:s.i], &out) // valid by construction
+	_ = json.Unmarshal(s.b[start:end], &out) // valid by construction
 	return out
 }
 
-// key reads a string at s.i, an object's key, and returns it decoded: in
-// place, without a copy, unless it holds escapes.
-func (s *scanner) key() []byte {
-	start, escaped := s.strEnd()
-	if !escaped {
-		return s.b[start+1 : s.i-1]
+// keyBytes returns an object member's key decoded: in place, without a
+// copy, unless it holds escapes.
+func (s *scanner) keyBytes(m member) []byte {
+	if !m.escaped {
+		return s.b[m.kStart+1 : m.kEnd-1]
 	}
-	var out string
-	_ = json.Unmarshal(s.b[start:s.i], &out) // valid by construction
-	return []byte(out)
+	return []byte(s.text(m.kStart, m.kEnd, true))
+}
+
+// member is where one member of a JSON object lies in the scanned bytes.
+type member struct {
+	kStart, kEnd int  // the key, quotes included
+	vStart, vEnd int  // the value
+	escaped      bool // the key holds escapes
+}
+
+// member moves past the next member of an object whose '{' is behind s.i;
+// ok is false, and s.i at the closing '}', when there is none. Every walk
+// over an object's members goes through here.
+func (s *scanner) member() (m member, ok bool) {
+	s.ws()
+	if s.b[s.i] == '}' {
+		return member{}, false
+	}
+	if s.b[s.i] == ',' {
+		s.i++
+		s.ws()
+	}
+	m.kStart, m.escaped = s.strEnd()
+	m.kEnd = s.i
+	s.ws()
+	s.i++ // ':'
+	s.ws()
+	m.vStart = s.i
+	s.skip()
+	m.vEnd = s.i
+	return m, true
 }
 
 // skip moves past one value.

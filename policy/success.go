@@ -28,22 +28,13 @@ func NormalizeSuccess(body []byte) (out []byte, ok bool) {
 	s.i++
 	hasCode, hasMsg, empty := false, false, true
 	for {
-		s.ws()
-		if body[s.i] == '}' {
+		m, more := s.member()
+		if !more {
 			break
 		}
-		if body[s.i] == ',' {
-			s.i++
-			s.ws()
-		}
 		empty = false
-		key := s.key()
-		s.ws()
-		s.i++ // ':'
-		s.ws()
-		start := s.i
-		s.skip()
-		raw := body[start:s.i]
+		key := s.keyBytes(m)
+		raw := body[m.vStart:m.vEnd]
 		switch {
 		case string(key) == "code":
 			if hasCode || string(raw) != "0" {
