@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 1m
 PKGS     := ./...
 
-.PHONY: soak all build test vet fmt check fuzz fuzz-short demo bench bench-go clean
+.PHONY: stress soak all build test vet fmt check fuzz fuzz-short demo bench bench-go clean
 
 all: check
 
@@ -59,3 +59,9 @@ clean:
 SOAK ?= 3m
 soak:
 	$(GO) test -tags soak -run '^TestSoak$$' -timeout 30m -v ./cmd/keygate -soak.duration $(SOAK)
+
+# stress runs the whole suite RUNS times (default 10) with -race while a CPU hog keeps one core busy, stopping at
+# the first red run. Use it after touching anything concurrent or timed, and before relying on a new test in CI.
+RUNS ?= 10
+stress:
+	RUNS=$(RUNS) bash .ci/stress

@@ -21,7 +21,6 @@ const (
 	defaultDialTimeout  = 250 * time.Millisecond
 	defaultReadTimeout  = 100 * time.Millisecond
 	defaultWriteTimeout = 100 * time.Millisecond
-	defaultPoolTimeout  = 100 * time.Millisecond
 )
 
 // RedisConfig says how to reach Redis: set exactly one of URL (a single
@@ -98,7 +97,7 @@ func NewRedisClient(c RedisConfig) (redis.UniversalClient, error) {
 			DialTimeout:           c.dialTimeout(),
 			ReadTimeout:           c.readTimeout(),
 			WriteTimeout:          c.writeTimeout(),
-			PoolTimeout:           defaultPoolTimeout,
+			PoolTimeout:           c.poolTimeout(),
 			PoolSize:              c.PoolSize,
 			MaxRetries:            -1,
 			DialerRetries:         1,
@@ -114,7 +113,7 @@ func NewRedisClient(c RedisConfig) (redis.UniversalClient, error) {
 			DialTimeout:           c.dialTimeout(),
 			ReadTimeout:           c.readTimeout(),
 			WriteTimeout:          c.writeTimeout(),
-			PoolTimeout:           defaultPoolTimeout,
+			PoolTimeout:           c.poolTimeout(),
 			PoolSize:              c.PoolSize,
 			MaxRetries:            -1,
 			MaxRedirects:          3,
@@ -270,7 +269,7 @@ func (c RedisConfig) parseURL() (*redis.Options, error) {
 		o.WriteTimeout = c.writeTimeout()
 	}
 	if o.PoolTimeout == 0 {
-		o.PoolTimeout = defaultPoolTimeout
+		o.PoolTimeout = c.poolTimeout()
 	}
 	if o.MaxRetries == 0 {
 		o.MaxRetries = -1
@@ -325,3 +324,13 @@ func checkAddrs(errs *[]error, field string, addrs []string) {
 func (c RedisConfig) dialTimeout() time.Duration  { return cmp.Or(c.DialTimeout, defaultDialTimeout) }
 func (c RedisConfig) readTimeout() time.Duration  { return cmp.Or(c.ReadTimeout, defaultReadTimeout) }
 func (c RedisConfig) writeTimeout() time.Duration { return cmp.Or(c.WriteTimeout, defaultWriteTimeout) }
+
+// poolTimeout bounds the wait for a pooled connection of a call without a
+// deadline of its own. Every call keygate makes carries one (each Allow is
+// bounded by RedisOptions.Timeout), and go-redis waits for the pool until the
+// earlier of the two, so this is long on purpose: the caller's deadline
+// governs. A short fixed wait turned local congestion (more callers than
+// connections on a busy CPU) into "connection pool timeout" errors, and so
+// into fallback decisions, while Redis itself was answering. Waits stay
+// short anyway: a busy connection is freed within the socket timeouts.
+func (c RedisConfig) poolTimeout() time.Duration { return time.Minute }

@@ -305,3 +305,41 @@ func TestRedisCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisPoolWaitFollowsDeadline holds the only pooled connection longer
+// than a short fixed pool wait would allow: a call whose own deadline is
+// long enough waits for the connection and succeeds, instead of failing
+// with "connection pool timeout" while Redis answers (which a busy CPU made
+// happen to many callers at once, each then decided by the fallback).
+func TestRedisPoolWaitFollowsDeadline(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	admin := newClient(t, srv)
+	c, err := NewRedisClient(RedisConfig{URL: srv.URL(), PoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	held := make(chan error, 1)
+	go func() { held <- c.BLPop(ctx, 0, "wake").Err() }() // holds the one connection until woken
+	for !strings.Contains(admin.Info(ctx, "clients").Val(), "blocked_clients:1") {
+		time.Sleep(time.Millisecond) // polls for a state, orders nothing
+	}
+	got := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, patient)
+		defer cancel()
+		got <- c.Ping(ctx).Err()
+	}()
+	time.Sleep(600 * time.Millisecond) // the Ping waits longer than the socket timeouts and the old 100ms pool wait
+	if err := admin.LPush(ctx, "wake", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-held; err != nil {
+		t.Fatalf("BLPOP = %v", err)
+	}
+	if err := <-got; err != nil {
+		t.Errorf("Ping waiting for the pool within its deadline = %v, want nil", err)
+	}
+}
