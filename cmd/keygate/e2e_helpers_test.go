@@ -61,7 +61,17 @@ func legacyBackend(t *testing.T) *httptest.Server {
 // legacyBackendWith also returns the demo backend, to count its calls.
 func legacyBackendWith(t *testing.T) (*httptest.Server, *backend.Backend) {
 	t.Helper()
+	srv, demo, _ := legacyBackendSignalling(t)
+	return srv, demo
+}
+
+// legacyBackendSignalling also returns a channel that receives a value as
+// each slow-key request arrives, before the backend starts taking its time:
+// tests order events on it instead of sleeping.
+func legacyBackendSignalling(t *testing.T) (*httptest.Server, *backend.Backend, <-chan struct{}) {
+	t.Helper()
 	demo := backend.New()
+	slow := make(chan struct{}, 64)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -72,6 +82,10 @@ func legacyBackendWith(t *testing.T) (*httptest.Server, *backend.Backend) {
 			conn.Close()
 			return
 		case bytes.Contains(body, []byte(slowKey)):
+			select {
+			case slow <- struct{}{}:
+			default:
+			}
 			time.Sleep(time.Second)
 			r.Body = io.NopCloser(bytes.NewReader(bytes.Replace(body, []byte(slowKey), []byte(backend.LicenseKey), 1)))
 		case bytes.Contains(body, []byte(hangKey)):
@@ -81,7 +95,7 @@ func legacyBackendWith(t *testing.T) (*httptest.Server, *backend.Backend) {
 		demo.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	return srv, demo
+	return srv, demo, slow
 }
 
 // instance is a running `keygate serve` process.
@@ -192,8 +206,20 @@ type reply struct {
 	code   *int
 }
 
+// post sends a request and fails the test when no answer comes; from a
+// goroutine, use send.
 func post(t *testing.T, base, path, token, body string, header ...string) reply {
 	t.Helper()
+	r, err := send(base, path, token, body, header...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// send is post for goroutines: it returns the failure instead of ending the
+// test.
+func send(base, path, token, body string, header ...string) (reply, error) {
 	req, _ := http.NewRequest(http.MethodPost, "http://"+base+path, strings.NewReader(body))
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
@@ -204,7 +230,7 @@ func post(t *testing.T, base, path, token, body string, header ...string) reply 
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
+		return reply{}, fmt.Errorf("POST %s: %v", path, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
@@ -215,7 +241,7 @@ func post(t *testing.T, base, path, token, body string, header ...string) reply 
 	}
 	_ = json.Unmarshal(raw, &b)
 	r.msg, r.code = b.Message, b.Code
-	return r
+	return r, nil
 }
 
 var contract = map[int][]int{200: {0}, 400: {1}, 401: {1}, 403: {2}, 404: {1, 2}, 409: {2}, 429: {3}, 500: {1}}

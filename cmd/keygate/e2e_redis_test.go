@@ -21,12 +21,18 @@ func replicas(t *testing.T, n int, redisURL, upstream string, extra ...string) [
 	writeTokens(t, tokens, "alpha")
 	var out []*instance
 	for range n {
+		// A patient Redis timeout: these tests are about what Redis decides, and
+		// a busy machine that delays a call past the 50ms default would have
+		// the replica decide locally. Tests about timeouts pass their own.
 		env := append([]string{"KEYGATE_UPSTREAM_URL=" + upstream, "KEYGATE_TOKENS_FILE=" + tokens,
-			"KEYGATE_REDIS_URL=" + redisURL, "KEYGATE_LOG_LEVEL=warn"}, extra...)
+			"KEYGATE_REDIS_URL=" + redisURL, "KEYGATE_LOG_LEVEL=warn", "KEYGATE_REDIS_TIMEOUT=" + patientRedis.String()}, extra...)
 		out = append(out, startKeygate(t, env...))
 	}
 	return out
 }
+
+// patientRedis is the Redis timeout of replicas unless a test sets one.
+const patientRedis = 5 * time.Second
 
 func activation(key, host string) string {
 	return fmt.Sprintf(`{"productId":%q,"licenseKey":%q,"hostId":%q}`, backend.ProductID, key, host)
@@ -46,7 +52,11 @@ func TestReplicasShareOneLimit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := post(t, kgs[i%3].api, "/activate-key", "alpha", activation(backend.LicenseKey, "host-a"))
+			r, err := send(kgs[i%3].api, "/activate-key", "alpha", activation(backend.LicenseKey, "host-a"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
 			if problem := inContract(r); problem != "" {
 				t.Errorf("request %d: %s", i, problem)
 			}
@@ -109,7 +119,11 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 						}
 						start := time.Now()
 						// reads of a valid license: every one asks Redis (the guessing limits) and none is limited
-						r := post(t, kgs[(w+i)%2].api, "/get-key", "alpha", getKey)
+						r, err := send(kgs[(w+i)%2].api, "/get-key", "alpha", getKey)
+						if err != nil {
+							t.Error(err)
+							return
+						}
 						d := time.Since(start)
 						if problem := inContract(r); problem != "" {
 							t.Errorf("get-key: %s", problem)
@@ -126,8 +140,8 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 			time.Sleep(700 * time.Millisecond)
 			close(stop)
 			wg.Wait()
-			if slowest > 1500*time.Millisecond {
-				t.Errorf("slowest answer took %s during the outage, want under 1.5s", slowest)
+			if slowest >= patientRedis {
+				t.Errorf("slowest answer took %s during the outage, want less than the Redis timeout %s: the breaker answers without waiting on a dead Redis", slowest, patientRedis)
 			}
 			if mode == "closed" && statuses[500] == 0 {
 				t.Errorf("closed mode: no 500 during the outage (answers %v)", statuses)
@@ -163,7 +177,7 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 // and every caller gets the same answer.
 func TestIdempotentRetriesAcrossReplicas(t *testing.T) {
 	rs := redistest.Start(t)
-	up, demo := legacyBackendWith(t)
+	up, demo, slow := legacyBackendSignalling(t)
 	kgs := replicas(t, 2, rs.URL(), up.URL)
 	body := activation(slowKey, "idem-host") // the backend takes a second to answer
 	const n = 6
@@ -173,11 +187,15 @@ func TestIdempotentRetriesAcrossReplicas(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if i > 0 {
-				time.Sleep(100 * time.Millisecond) // the first claims the key
+			r, err := send(kgs[i%2].api, "/activate-key", "alpha", body, "Idempotency-Key", "sdk-retry-42")
+			if err != nil {
+				t.Error(err)
 			}
-			replies[i] = post(t, kgs[i%2].api, "/activate-key", "alpha", body, "Idempotency-Key", "sdk-retry-42")
+			replies[i] = r
 		}()
+		if i == 0 {
+			<-slow // the first claimed the key and reached the backend; the others retry while it works
+		}
 	}
 	wg.Wait()
 	for i, r := range replies {

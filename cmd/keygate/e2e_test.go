@@ -115,15 +115,23 @@ func TestServeReloadOnSIGHUP(t *testing.T) {
 }
 
 func TestServeDrainsOnSIGTERM(t *testing.T) {
-	up := legacyBackend(t)
+	up, _, slow := legacyBackendSignalling(t)
 	tokens := filepath.Join(t.TempDir(), "tokens.yaml")
 	writeTokens(t, tokens, "alpha")
 	kg := startKeygate(t, "KEYGATE_UPSTREAM_URL="+up.URL, "KEYGATE_TOKENS_FILE="+tokens)
 	body := fmt.Sprintf(`{"productId":%q,"licenseKey":%q}`, backend.ProductID, slowKey)
 
 	got := make(chan reply, 1)
-	go func() { got <- post(t, kg.api, "/get-key", "alpha", body) }()
-	time.Sleep(200 * time.Millisecond) // the request is now waiting on the slow backend
+	failed := make(chan error, 1)
+	go func() {
+		r, err := send(kg.api, "/get-key", "alpha", body)
+		if err != nil {
+			failed <- err
+			return
+		}
+		got <- r
+	}()
+	<-slow // the request is now waiting on the slow backend
 	kg.signal(t, syscall.SIGTERM)
 	waitFor(t, "readyz fails after SIGTERM", func() bool {
 		resp, err := http.Get("http://" + kg.admin + "/readyz")
@@ -133,7 +141,12 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 503
 	})
-	r := <-got
+	var r reply
+	select {
+	case r = <-got:
+	case err := <-failed:
+		t.Fatalf("in-flight request: %v, want an answer during the drain", err)
+	}
 	if r.status != 200 || r.code == nil || *r.code != 0 {
 		t.Errorf("in-flight request = %d %s, want 200: it must finish during the drain", r.status, r.raw)
 	}

@@ -93,7 +93,12 @@ func TestSoak(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			m := mix[i%len(mix)]
-			r := post(t, kg.api, m.path, m.token, m.body, "X-Forwarded-For", fmt.Sprintf("203.0.%d.%d", i/250%250, i%250+1))
+			r, err := send(kg.api, m.path, m.token, m.body, "X-Forwarded-For", fmt.Sprintf("203.0.%d.%d", i/250%250, i%250+1))
+			if err != nil {
+				violations.Add(1)
+				t.Error(err)
+				return
+			}
 			if problem := inContract(r); problem != "" {
 				violations.Add(1)
 				t.Errorf("%s: %s", m.path, problem)
