@@ -72,6 +72,8 @@ type FallbackStats struct {
 type Fallback struct {
 	ask   func(context.Context, []Request, []Result) (allowed, asked bool, err error)
 	ping  func(context.Context) error // nil when the primary cannot be pinged
+	// refund is the primary's Refund; nil when it has none
+	refund func(context.Context, []Request) error
 	local Limiter
 	opt   FallbackOptions
 	now   func() time.Time // replaced in tests
@@ -133,6 +135,9 @@ func NewFallback(primary, local Limiter, opt FallbackOptions) (*Fallback, error)
 	}
 	if p, ok := primary.(interface{ Ping(context.Context) error }); ok {
 		f.ping = p.Ping
+	}
+	if p, ok := primary.(refunder); ok {
+		f.refund = p.Refund
 	}
 	return f, nil
 }
