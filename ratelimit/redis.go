@@ -106,12 +106,15 @@ func NewRedis(client redis.UniversalClient, opt RedisOptions) (*Redis, error) {
 // Key returns the Redis key of the bucket named key.
 func (r *Redis) Key(key string) string { return r.prefix + key }
 
-// Ping checks within Timeout that Redis answers, and loads the script so
-// that the first Allow needs no second round trip.
+// Ping checks within Timeout that Redis answers, and loads the scripts so
+// that the first Allow or Refund needs no second round trip.
 func (r *Redis) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	if err := allowScript.Load(ctx, r.client).Err(); err != nil {
+		return fmt.Errorf("ratelimit: redis: %w", err)
+	}
+	if err := refundScript.Load(ctx, r.client).Err(); err != nil {
 		return fmt.Errorf("ratelimit: redis: %w", err)
 	}
 	return nil

@@ -1,0 +1,51 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"slices"
+
+	"github.com/keygate/keygate/ratelimit"
+)
+
+// refunder is a Limiter that can give back a unit it consumed
+// (ratelimit.Redis, Memory and Fallback can).
+type refunder interface {
+	Refund(ctx context.Context, reqs []ratelimit.Request) error
+}
+
+// settle ends the failure budgets of a forwarded request once its answer is
+// known. With reservations, the units of rules whose `on` does not list the
+// answer's status are refunded, in one limiter call; the others stay spent.
+// The answer is flushed first, so the client does not wait for the refund.
+// An answer that never got a status (the exchange broke) keeps its units.
+// Without reservations (a limiter that cannot refund), the failure is
+// charged now, as before.
+func (g *Gateway) settle(ctx context.Context, w *statusWriter, a *attempt) {
+	status := w.status
+	if status == 0 {
+		return
+	}
+	if g.refund == nil {
+		if charges(a.route, status) {
+			_ = g.chargeFailure(ctx, a, status, nil)
+		}
+		return
+	}
+	var refund []ratelimit.Request
+	for i, l := range a.reservedOn {
+		if !slices.Contains(l.On, status) {
+			refund = append(refund, a.reserved[i])
+		}
+	}
+	if len(refund) == 0 {
+		return
+	}
+	_ = http.NewResponseController(w).Flush()
+	if err := g.refund.Refund(ctx, refund); err != nil {
+		if g.metrics != nil {
+			g.metrics.limitErrs.Inc()
+		}
+		g.log.Warn("refund of a failure budget failed; the unit stays spent", "route", a.route.Name, "err", err)
+	}
+}
