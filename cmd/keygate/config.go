@@ -48,6 +48,7 @@ type Config struct {
 	RedisPrefix     string        `env:"REDIS_PREFIX" envDefault:"keygate:"`
 	IdemTTL         time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
 	IdemFailure     string        `env:"IDEMPOTENCY_FAILURE_MODE" envDefault:"forward"`
+	IdemMaxPerToken int           `env:"IDEMPOTENCY_MAX_PER_TOKEN" envDefault:"10000"`
 	RateHeaders     string        `env:"RATELIMIT_HEADERS" envDefault:"draft"`
 	MaxBodyBytes    int64         `env:"MAX_BODY_BYTES" envDefault:"65536"`
 	TrustedProxies  []string      `env:"TRUSTED_PROXIES" envSeparator:","`
@@ -194,6 +195,9 @@ func (c *Config) validate(needUpstream bool) error {
 	}
 	if c.IdleTimeout <= 0 {
 		bad("IDLE_TIMEOUT", "must be > 0")
+	}
+	if c.IdemMaxPerToken < 1 {
+		bad("IDEMPOTENCY_MAX_PER_TOKEN", "%d must be at least 1", c.IdemMaxPerToken)
 	}
 	if c.MaxConns < 1 || c.MaxConns > 1<<20 {
 		bad("MAX_CONNS", "%d must be between 1 and 1048576", c.MaxConns)

@@ -15,6 +15,7 @@ func TestConfigBoundsErrors(t *testing.T) {
 		{"KEYGATE_MAX_CONNS=0", "KEYGATE_MAX_CONNS: 0 must be between 1 and 1048576"},
 		{"KEYGATE_MAX_CONNS=many", `KEYGATE_MAX_CONNS: "many" is not a valid whole number`},
 		{"KEYGATE_IDLE_TIMEOUT=0s", "KEYGATE_IDLE_TIMEOUT: must be > 0"},
+		{"KEYGATE_IDEMPOTENCY_MAX_PER_TOKEN=0", "KEYGATE_IDEMPOTENCY_MAX_PER_TOKEN: 0 must be at least 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.env, func(t *testing.T) {
