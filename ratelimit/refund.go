@@ -45,21 +45,23 @@ func (m *Memory) Refund(_ context.Context, reqs []Request) error {
 	if err := checkRefund(reqs); err != nil {
 		return err
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	var bufIdx [8]int
+	idx := m.lock(reqs, bufIdx[:])
+	defer m.unlock(idx)
 	now := m.now()
 	for _, r := range reqs {
 		if r.Peek {
 			continue
 		}
-		t, ok := m.tat[r.Key]
+		s := &m.shards[m.shardOf(r.Key)]
+		t, ok := s.tat[r.Key]
 		if !ok {
 			continue
 		}
 		if t, ok = refundTAT(r.Limit, t, now); ok {
-			m.tat[r.Key] = t
+			s.tat[r.Key] = t
 		} else {
-			delete(m.tat, r.Key)
+			delete(s.tat, r.Key)
 		}
 	}
 	return nil
