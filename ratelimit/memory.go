@@ -15,10 +15,12 @@ const DefaultMaxBuckets = 1 << 20
 
 const (
 	memShards = 64
-	// sweepStep is how many buckets each Allow looks at in one shard, in
-	// turn, to drop those that are full again: more than a request adds,
-	// so idle buckets cannot pile up, and never the whole store at once.
-	sweepStep = 8
+	// Every sweepEvery-th Allow looks at sweepStep buckets of one shard,
+	// in turn, to drop those that are full again: more than requests add
+	// (at most one bucket per rule), so idle buckets cannot pile up, and
+	// never the whole store at once.
+	sweepEvery = 2
+	sweepStep  = 16
 	// evictSample is how many buckets a full shard looks at to choose the
 	// one to forget.
 	evictSample = 8
@@ -78,16 +80,18 @@ func (m *Memory) shardOf(key string) int {
 	return int(maphash.String(m.seed, key) % memShards)
 }
 
-// lock locks the shards of reqs in ascending order, each once, so that
-// concurrent calls cannot deadlock, and returns their indices to unlock.
-func (m *Memory) lock(reqs []Request, buf []int) []int {
+// lock finds the shard of each rule of reqs (into shard) and locks those
+// shards in ascending order, each once, so that concurrent calls cannot
+// deadlock. It returns the locked indices, for unlock.
+func (m *Memory) lock(reqs []Request, shard []int, buf []int) []int {
 	idx := buf[:0]
-	for _, r := range reqs {
+	for i, r := range reqs {
 		s := m.shardOf(r.Key)
+		shard[i] = s
 		at := len(idx)
-		for i, v := range idx {
+		for j, v := range idx {
 			if v >= s {
-				at = i
+				at = j
 				break
 			}
 		}
@@ -116,14 +120,19 @@ func (m *Memory) unlock(idx []int) {
 // consumed, so a request denied by one rule spends none of the others.
 func (m *Memory) Allow(_ context.Context, reqs []Request, res []Result) (bool, error) {
 	var tats [8]int64
-	var bufIdx [8]int
+	var bufShard, bufIdx [8]int
 	next := tats[:0]
-	idx := m.lock(reqs, bufIdx[:])
+	shard := bufShard[:0]
+	if len(reqs) > len(bufShard) {
+		shard = make([]int, len(reqs))
+	}
+	shard = shard[:len(reqs)]
+	idx := m.lock(reqs, shard, bufIdx[:])
 	now := m.now()
 	allowed := true
 	for i, r := range reqs {
 		var t int64
-		res[i], t = gcra(r.Limit, m.shards[m.shardOf(r.Key)].tat[r.Key], now)
+		res[i], t = gcra(r.Limit, m.shards[shard[i]].tat[r.Key], now)
 		next = append(next, t)
 		if !res[i].Allowed && !r.Shadow {
 			allowed = false
@@ -132,12 +141,14 @@ func (m *Memory) Allow(_ context.Context, reqs []Request, res []Result) (bool, e
 	if allowed {
 		for i, r := range reqs {
 			if res[i].Allowed && !r.Peek {
-				m.shards[m.shardOf(r.Key)].store(r.Key, next[i], now, m.perShard)
+				m.shards[shard[i]].store(r.Key, next[i], now, m.perShard)
 			}
 		}
 	}
 	m.unlock(idx)
-	m.sweepNext(now)
+	if m.cursor.Add(1)%sweepEvery == 0 {
+		m.sweepNext(now)
+	}
 	return allowed, nil
 }
 
@@ -183,7 +194,7 @@ func (s *memShard) sweep(now int64, n int) {
 
 // sweepNext sweeps a few buckets of the next shard in turn.
 func (m *Memory) sweepNext(now int64) {
-	s := &m.shards[m.cursor.Add(1)%memShards]
+	s := &m.shards[(m.cursor.Load()/sweepEvery)%memShards]
 	s.mu.Lock()
 	s.sweep(now, sweepStep)
 	s.mu.Unlock()

@@ -61,11 +61,11 @@ func TestMemorySweep(t *testing.T) {
 	}
 	now.Store(int64(time.Second) + 2) // all full again
 	wide := Limit{Rate: 1, Period: time.Second, Burst: 1 << 20}
-	for range memShards { // each Allow sweeps one shard in turn
+	for range sweepEvery * memShards { // sweeps visit every shard in turn
 		m.Allow(context.Background(), []Request{{Key: "d", Limit: wide}}, make([]Result, 1))
 	}
 	if got := m.Len(); got != 1 {
-		t.Errorf("Len after %d requests = %d, want 1", memShards, got)
+		t.Errorf("Len after %d requests = %d, want 1", sweepEvery*memShards, got)
 	}
 }
 

@@ -46,14 +46,15 @@ func (m *Memory) Refund(_ context.Context, reqs []Request) error {
 		return err
 	}
 	var bufIdx [8]int
-	idx := m.lock(reqs, bufIdx[:])
+	shard := make([]int, len(reqs))
+	idx := m.lock(reqs, shard, bufIdx[:])
 	defer m.unlock(idx)
 	now := m.now()
-	for _, r := range reqs {
+	for i, r := range reqs {
 		if r.Peek {
 			continue
 		}
-		s := &m.shards[m.shardOf(r.Key)]
+		s := &m.shards[shard[i]]
 		t, ok := s.tat[r.Key]
 		if !ok {
 			continue
