@@ -30,10 +30,14 @@ type attempt struct {
 	header http.Header
 
 	// reserved are the failure-budget rules checkLimits consumed ahead of
-	// the answer, with their policy rules in reservedOn; settle refunds
-	// those the answer does not spend.
-	reserved   []ratelimit.Request
-	reservedOn []*policy.Limit
+	// the answer; settle refunds those the answer does not spend.
+	reserved []reservation
+}
+
+// reservation is one failure-budget rule consumed before forwarding.
+type reservation struct {
+	req  ratelimit.Request
+	rule *policy.Limit
 }
 
 // bucketKey names a limit's bucket for this request: the limit's name and a
@@ -103,10 +107,19 @@ func (g *Gateway) checkLimits(ctx context.Context, a *attempt, h http.Header) *p
 	if e != nil || !reserve {
 		return e
 	}
+	n := 0
+	for _, l := range limits {
+		if len(l.On) > 0 {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	a.reserved = make([]reservation, 0, n)
 	for i, l := range limits {
 		if len(l.On) > 0 && sc.res[i].Allowed { // consumed: a shadow rule that denied was not
-			a.reserved = append(a.reserved, sc.reqs[i])
-			a.reservedOn = append(a.reservedOn, l)
+			a.reserved = append(a.reserved, reservation{sc.reqs[i], l})
 		}
 	}
 	return nil

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"net/http"
 	"slices"
 
 	"github.com/keygate/keygate/ratelimit"
@@ -32,17 +31,18 @@ func (g *Gateway) settle(ctx context.Context, w *statusWriter, a *attempt) {
 		}
 		return
 	}
-	var refund []ratelimit.Request
-	for i, l := range a.reservedOn {
-		if !slices.Contains(l.On, status) {
-			refund = append(refund, a.reserved[i])
+	sc := getScratch()
+	defer putScratch(sc)
+	for _, r := range a.reserved {
+		if !slices.Contains(r.rule.On, status) {
+			sc.reqs = append(sc.reqs, r.req)
 		}
 	}
-	if len(refund) == 0 {
+	if len(sc.reqs) == 0 {
 		return
 	}
-	_ = http.NewResponseController(w).Flush()
-	if err := g.refund.Refund(ctx, refund); err != nil {
+	w.Flush()
+	if err := g.refund.Refund(ctx, sc.reqs); err != nil {
 		if g.metrics != nil {
 			g.metrics.limitErrs.Inc()
 		}

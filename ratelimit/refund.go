@@ -26,11 +26,13 @@ func refundTAT(l Limit, tat, now int64) (int64, bool) {
 	return tat, true
 }
 
-// checkRefund rejects rules no limiter could refund.
+// checkRefund rejects rules no limiter could refund: those without a
+// positive emission interval. It is cheaper than Limit.Validate, which a
+// refund, coming after an Allow of the same rules, does not need.
 func checkRefund(reqs []Request) error {
 	for i := range reqs {
-		if err := reqs[i].Limit.Validate(); err != nil {
-			return fmt.Errorf("%w: rule %d: %w", ErrInvalid, i, err)
+		if l := reqs[i].Limit; l.Rate <= 0 || l.Period <= 0 || l.Interval() <= 0 {
+			return fmt.Errorf("%w: rule %d: %d per %s", ErrInvalid, i, l.Rate, l.Period)
 		}
 	}
 	return nil
@@ -45,8 +47,12 @@ func (m *Memory) Refund(_ context.Context, reqs []Request) error {
 	if err := checkRefund(reqs); err != nil {
 		return err
 	}
-	var bufIdx [8]int
-	shard := make([]int, len(reqs))
+	var bufShard, bufIdx [8]int
+	shard := bufShard[:0]
+	if len(reqs) > len(bufShard) {
+		shard = make([]int, len(reqs))
+	}
+	shard = shard[:len(reqs)]
 	idx := m.lock(reqs, shard, bufIdx[:])
 	defer m.unlock(idx)
 	now := m.now()
@@ -136,9 +142,12 @@ return 0
 
 // Refund gives units back where they were consumed: to the primary while it
 // is healthy, to the local limiter while Fallback answers in ModeLocal, and
-// nowhere in ModeOpen or ModeClosed, which consumed nothing. A refund that
-// fails only leaves a unit spent, the safe side, so it does not trip the
-// breaker; its error is for logs.
+// nowhere in ModeOpen or ModeClosed, which consumed nothing. A reservation
+// and its refund that straddle a change of state go to different limiters:
+// the one that took the unit keeps it (the safe side), and the other may
+// get back at most one unit per refunded rule. A refund that fails only
+// leaves a unit spent, so it does not trip the breaker; its error is for
+// logs.
 func (f *Fallback) Refund(ctx context.Context, reqs []Request) error {
 	if f.degraded.Load() {
 		if l, ok := f.local.(refunder); ok && f.opt.Mode == ModeLocal {
