@@ -13,8 +13,9 @@ import (
 // connection that has been idle longest (a keep-alive connection between
 // requests) is closed to make room, so that a flood of idle connections
 // cannot lock honest clients out; when none is idle, Accept waits for a
-// slot, and new clients wait in the kernel's accept queue rather than cost
-// keygate memory and goroutines. Connections in the middle of a request are
+// slot, one freed by a connection that closes or goes idle, and new clients
+// wait in the kernel's accept queue rather than cost keygate memory and
+// goroutines. Connections in the middle of a request are
 // never closed for room: the server's read and write timeouts bound them.
 //
 // Use it as both the listener wrapper and the server's ConnState hook:
@@ -32,6 +33,8 @@ type ConnLimiter struct {
 	mu   sync.Mutex
 	idle *list.List                 // idle connections, oldest first
 	pos  map[net.Conn]*list.Element // where each idle connection is in idle
+	// idled wakes an Accept waiting for a slot when a connection goes idle
+	idled chan struct{}
 
 	onWait func() // called when Accept starts waiting for a slot; tests only
 }
@@ -41,7 +44,7 @@ func NewConnLimiter(max int) (*ConnLimiter, error) {
 	if max <= 0 {
 		return nil, errors.New("proxy: connection limit must be > 0")
 	}
-	return &ConnLimiter{slots: make(chan struct{}, max), idle: list.New(), pos: map[net.Conn]*list.Element{}}, nil
+	return &ConnLimiter{slots: make(chan struct{}, max), idle: list.New(), pos: map[net.Conn]*list.Element{}, idled: make(chan struct{}, 1)}, nil
 }
 
 // Listener wraps l so that it holds at most the limiter's number of
@@ -64,6 +67,10 @@ func (c *ConnLimiter) ConnState(conn net.Conn, s http.ConnState) {
 	}
 	if s == http.StateIdle {
 		c.pos[conn] = c.idle.PushBack(conn)
+		select {
+		case c.idled <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -92,32 +99,35 @@ type limitListener struct {
 
 // Accept accepts the next connection, then takes a slot for it: a free
 // one, else one freed by closing the connection idle longest, else the
-// first one freed. The connection waits unanswered meanwhile, as do those
-// behind it in the kernel's queue.
+// first one freed, by a connection closing or going idle. The connection
+// waits unanswered meanwhile, as do those behind it in the kernel's queue.
 func (l *limitListener) Accept() (net.Conn, error) {
 	conn, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
+	waited := false
 	for {
 		select {
 		case l.c.slots <- struct{}{}:
 			return &limitConn{Conn: conn, release: l.release}, nil
 		default:
 		}
-		if !l.c.evictIdle() {
-			break
+		if l.c.evictIdle() {
+			continue
 		}
-	}
-	if l.c.onWait != nil {
-		l.c.onWait()
-	}
-	select {
-	case l.c.slots <- struct{}{}:
-		return &limitConn{Conn: conn, release: l.release}, nil
-	case <-l.done:
-		conn.Close()
-		return nil, net.ErrClosed
+		if !waited && l.c.onWait != nil {
+			l.c.onWait()
+		}
+		waited = true
+		select {
+		case l.c.slots <- struct{}{}:
+			return &limitConn{Conn: conn, release: l.release}, nil
+		case <-l.c.idled: // a connection went idle: close it for room
+		case <-l.done:
+			conn.Close()
+			return nil, net.ErrClosed
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // limitedServer serves g on a listener of cl, and counts the connections
@@ -143,5 +144,47 @@ func TestNewConnLimiterRejects(t *testing.T) {
 		if _, err := NewConnLimiter(n); err == nil {
 			t.Errorf("NewConnLimiter(%d) = nil error, want one", n)
 		}
+	}
+}
+
+// TestConnLimitWakesOnIdle fills a limit of one with a busy connection: a
+// second client waits in Accept, then is served as soon as the first
+// connection goes idle, which is closed for it.
+func TestConnLimitWakesOnIdle(t *testing.T) {
+	g := newGateway(t)
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	g.up.set(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+			<-release
+		default:
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"message":"License valid","code":0}`))
+	})
+	cl, err := NewConnLimiter(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := make(chan struct{}, 1)
+	cl.onWait = func() { waiting <- struct{}{} }
+	s := serveLimited(t, g, cl)
+	busy := &http.Transport{} // keeps its connection open once done
+	t.Cleanup(busy.CloseIdleConnections)
+	first := make(chan int, 1)
+	go func() { first <- getOn(busy, s.url) }()
+	<-arrived
+	second := make(chan int, 1)
+	// a guard against a hang, not a measure
+	go func() {
+		second <- getOn(&http.Transport{DisableKeepAlives: true, ResponseHeaderTimeout: 10 * time.Second}, s.url)
+	}()
+	<-waiting
+	close(release)
+	if got := <-first; got != 200 {
+		t.Errorf("first = %d, want 200", got)
+	}
+	if got := <-second; got != 200 {
+		t.Errorf("second = %d, want 200 once the first connection went idle", got)
 	}
 }
