@@ -3,8 +3,8 @@ package ratelimit
 import (
 	"context"
 	"fmt"
-
-	"github.com/redis/go-redis/v9"
+	"sync"
+	"time"
 )
 
 // A reservation is how a rule that counts only some answers (a failure
@@ -12,7 +12,8 @@ import (
 // the request goes on, so that concurrent requests cannot all pass a bucket
 // with one unit left, and the unit is given back with Refund once the answer
 // turns out not to count. Refunds are a second call, so they cost a round
-// trip to Redis only for answers that do not count.
+// trip to Redis only for answers that do not count, and Redis lets them
+// ride along with the next request's call.
 
 // refundTAT returns a bucket's theoretical arrival time after one unit of l
 // is given back at now, and false when the bucket is then full (it can be
@@ -74,71 +75,98 @@ func (m *Memory) Refund(_ context.Context, reqs []Request) error {
 	return nil
 }
 
-// Refund is Memory.Refund on the buckets in Redis, in one round trip: a
-// script moves each bucket's theoretical arrival time back by one emission
-// interval, never below Redis's clock, atomically with respect to every
-// other replica's Allow. The deny cache forgets the refunded buckets, since
-// they may admit sooner than Redis said when it denied them; other
-// replicas' caches may still repeat such a denial until it runs out.
+// Refund is Memory.Refund on the buckets in Redis, without a round trip of
+// its own when traffic keeps coming: refunds wait in a queue and ride along
+// with this replica's next Allow, whose script applies them first, before
+// deciding, atomically with respect to every other replica. A queue not
+// taken within RefundDelay, or grown to maxQueuedRefunds, is sent on its
+// own. So this replica decides as if each refund were immediate; another
+// replica sees it at most RefundDelay late, which can only deny more, never
+// admit more. Refunds of a call that fails are lost: their units stay
+// spent. The deny cache forgets the refunded buckets, since they may admit
+// sooner than Redis said when it denied them; other replicas' caches may
+// still repeat such a denial until it runs out.
 func (r *Redis) Refund(ctx context.Context, reqs []Request) error {
 	if err := checkRefund(reqs); err != nil {
 		return err
 	}
-	keys := make([]string, 0, len(reqs))
-	args := make([]any, 0, len(reqs))
-	for _, q := range reqs {
-		if q.Peek {
-			continue
-		}
-		keys = append(keys, r.prefix+q.Key)
-		args = append(args, int64(q.Limit.Interval()))
-	}
-	if len(keys) == 0 {
-		return nil
-	}
 	if r.deny != nil {
 		r.deny.forget(reqs)
 	}
+	q := &r.refunds
+	q.mu.Lock()
+	for _, x := range reqs {
+		if !x.Peek {
+			q.reqs = append(q.reqs, Request{Key: x.Key, Limit: x.Limit})
+		}
+	}
+	full := len(q.reqs) >= maxQueuedRefunds
+	if !q.armed && len(q.reqs) > 0 && !full {
+		q.armed = true
+		time.AfterFunc(q.delay, r.flushRefunds)
+	}
+	q.mu.Unlock()
+	if full {
+		return r.sendRefunds(ctx)
+	}
+	return nil
+}
+
+const (
+	defaultRefundDelay = 5 * time.Millisecond
+	// maxQueuedRefunds bounds the queue, and so the extra keys of a call.
+	maxQueuedRefunds = 64
+)
+
+// refundQueue holds refunds until a call to Redis takes them.
+type refundQueue struct {
+	delay time.Duration
+	mu    sync.Mutex
+	reqs  []Request
+	armed bool // a flush is scheduled
+}
+
+// takeRefunds empties the queue and returns what it held.
+func (r *Redis) takeRefunds() []Request {
+	q := &r.refunds
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	reqs := q.reqs
+	q.reqs = nil
+	return reqs
+}
+
+// flushRefunds sends the refunds no Allow took within the delay.
+func (r *Redis) flushRefunds() {
+	r.refunds.mu.Lock()
+	r.refunds.armed = false
+	r.refunds.mu.Unlock()
+	_ = r.sendRefunds(context.Background())
+}
+
+// sendRefunds sends the queued refunds in a call of their own.
+func (r *Redis) sendRefunds(ctx context.Context) error {
+	refunds := r.takeRefunds()
+	if len(refunds) == 0 {
+		return nil
+	}
+	keys, args := appendRefunds(nil, []any{0}, r.prefix, refunds)
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	if err := refundScript.Run(ctx, r.client, keys, args...).Err(); err != nil && err != redis.Nil {
+	if err := allowScript.Run(ctx, r.client, keys, args...).Err(); err != nil {
 		return fmt.Errorf("ratelimit: redis: refund: %w", err)
 	}
 	return nil
 }
 
-// refundScript gives one emission interval back to each bucket, in the
-// same split decimal format as allowScript. KEYS: the buckets; ARGV: their
-// emission intervals in ns. A bucket left full is deleted; one that is not
-// keeps an expiry at its new tat.
-var refundScript = redis.NewScript(`
-if redis.replicate_commands then redis.replicate_commands() end
-local t = redis.call("TIME")
-local now_s = tonumber(t[1])
-local now_ns = tonumber(t[2]) * 1000
-for i = 1, #KEYS do
-  local em = tonumber(ARGV[i])
-  local v = redis.call("GET", KEYS[i])
-  if v then
-    local s = tonumber(string.sub(v, 1, -10))
-    local ns = tonumber(string.sub(v, -9))
-    if s and ns then
-      local new_rel = (s - now_s) * 1e9 + (ns - now_ns) - em
-      if new_rel <= 0 then
-        redis.call("DEL", KEYS[i])
-      else
-        local x = now_ns + new_rel
-        local ds = math.floor(x / 1e9)
-        local dns = x - ds * 1e9
-        if dns < 0 then ds = ds - 1; dns = dns + 1e9 end
-        if dns >= 1e9 then ds = ds + 1; dns = dns - 1e9 end
-        redis.call("SET", KEYS[i], string.format("%d%09d", now_s + ds, dns), "PX", math.ceil(new_rel / 1e6))
-      end
-    end
-  end
-end
-return 0
-`)
+// appendRefunds adds refunds to a script call's keys and arguments.
+func appendRefunds(keys []string, args []any, prefix string, refunds []Request) ([]string, []any) {
+	for _, q := range refunds {
+		keys = append(keys, prefix+q.Key)
+		args = append(args, int64(q.Limit.Interval()))
+	}
+	return keys, args
+}
 
 // Refund gives units back where they were consumed: to the primary while it
 // is healthy, to the local limiter while Fallback answers in ModeLocal, and

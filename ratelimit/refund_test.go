@@ -175,3 +175,64 @@ func TestFallbackRefund(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisRefundQueue checks that queued refunds reach Redis without an
+// Allow to carry them: at once when the queue is full, and when the delay
+// runs out (flushRefunds, called here directly).
+func TestRedisRefundQueue(t *testing.T) {
+	srv := startRedis(t)
+	ctx := context.Background()
+	l := Limit{Rate: 1, Period: time.Hour, Burst: 2 * maxQueuedRefunds}
+	// remaining asks a replica without queued refunds what the bucket holds
+	observer := newRedis(t, srv, RedisOptions{DenyCacheSize: -1})
+	remaining := func(key string) int {
+		res := make([]Result, 1)
+		if _, err := observer.Allow(ctx, []Request{{Key: key, Limit: l, Peek: true}}, res); err != nil {
+			t.Fatal(err)
+		}
+		return res[0].Remaining
+	}
+	spend := func(r *Redis, key string, n int) {
+		res := make([]Result, 1)
+		for range n {
+			if ok, err := r.Allow(ctx, []Request{{Key: key, Limit: l}}, res); !ok || err != nil {
+				t.Fatalf("Allow = %v, %v, want true", ok, err)
+			}
+		}
+	}
+	t.Run("full queue", func(t *testing.T) {
+		r := newRedis(t, srv, RedisOptions{RefundDelay: time.Hour})
+		spend(r, "full", l.Burst)
+		refunds := make([]Request, maxQueuedRefunds)
+		for i := range refunds {
+			refunds[i] = Request{Key: "full", Limit: l}
+		}
+		if err := r.Refund(ctx, refunds); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := remaining("full"), maxQueuedRefunds-1; got != want {
+			t.Errorf("after %d refunds Remaining = %d, want %d", maxQueuedRefunds, got, want)
+		}
+	})
+	t.Run("delay", func(t *testing.T) {
+		r := newRedis(t, srv, RedisOptions{RefundDelay: time.Hour})
+		spend(r, "delay", l.Burst)
+		if err := r.Refund(ctx, []Request{{Key: "delay", Limit: l}}); err != nil {
+			t.Fatal(err)
+		}
+		admits := func() bool {
+			ok, err := observer.Allow(ctx, []Request{{Key: "delay", Limit: l, Peek: true}}, make([]Result, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		if admits() {
+			t.Fatal("the bucket admits before the delay ran out, want the refund still queued")
+		}
+		r.flushRefunds()
+		if !admits() {
+			t.Error("the flushed refund did not reach Redis: the bucket still denies")
+		}
+	})
+}
