@@ -15,11 +15,11 @@ type refunder interface {
 
 // settle ends the failure budgets of a forwarded request once its answer is
 // known. With reservations, the units of rules whose `on` does not list the
-// answer's status are refunded, in one limiter call; the others stay spent.
-// The answer is flushed first, so the client does not wait for the refund.
-// An answer that never got a status (the exchange broke) keeps its units.
-// Without reservations (a limiter that cannot refund), the failure is
-// charged now, as before.
+// answer's status are refunded, in one limiter call (which costs the Redis
+// limiter no round trip of its own: see ratelimit.Redis.Refund); the others
+// stay spent. An answer that never got a status (the exchange broke) keeps
+// its units. Without reservations (a limiter that cannot refund), the
+// failure is charged now, as before.
 func (g *Gateway) settle(ctx context.Context, w *statusWriter, a *attempt) {
 	status := w.status
 	if status == 0 {
@@ -41,7 +41,6 @@ func (g *Gateway) settle(ctx context.Context, w *statusWriter, a *attempt) {
 	if len(sc.reqs) == 0 {
 		return
 	}
-	w.Flush()
 	if err := g.refund.Refund(ctx, sc.reqs); err != nil {
 		if g.metrics != nil {
 			g.metrics.limitErrs.Inc()
