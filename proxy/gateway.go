@@ -63,6 +63,7 @@ type Gateway struct {
 	auth    Authenticator
 	upAuth  UpstreamCredential
 	limiter Limiter
+	refund  refunder // limiter, when it can refund: failure budgets are then reserved
 	proxies map[*policy.Route]*httputil.ReverseProxy
 	timeout time.Duration
 	maxBody int64
@@ -116,6 +117,7 @@ func New(o Options) (*Gateway, error) {
 	if g.headers == "" {
 		g.headers = HeadersDraft
 	}
+	g.refund, _ = o.Limiter.(refunder)
 	if o.Idempotency != nil {
 		if o.Idempotency.Store == nil {
 			return nil, errors.New("proxy: idempotency needs a store")

@@ -103,9 +103,7 @@ func (g *Gateway) serve(w *statusWriter, r *http.Request, a *attempt) *policy.Er
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	g.proxies[route].ServeHTTP(w, r.WithContext(ctx))
-	if w.status != 0 && charges(route, w.status) {
-		_ = g.chargeFailure(context.WithoutCancel(ctx), a, w.status, nil)
-	}
+	g.settle(context.WithoutCancel(ctx), w, a)
 	return nil
 }
 

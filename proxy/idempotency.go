@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -52,6 +53,7 @@ const (
 	msgIdemInvalid  = "Invalid Idempotency-Key: it must be 1 to 255 printable characters"
 	msgIdemMismatch = "Idempotency-Key reused with a different request"
 	msgIdemBusy     = "Request with this Idempotency-Key is in progress"
+	msgIdemFull     = "Too many stored Idempotency-Keys for this client. Please try again later."
 )
 
 // ReplayHeader marks an answer replayed from the idempotency store.
@@ -84,7 +86,7 @@ func (g *Gateway) beginIdempotent(ctx context.Context, w *statusWriter, r *http.
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
-	key := "idem:" + hex.EncodeToString(h.Sum(nil)[:16])
+	key := "idem:{" + idemScope(a) + "}" + hex.EncodeToString(h.Sum(nil)[:16])
 	fpSum := sha256.Sum256(append([]byte(a.route.Name+"\x00"+r.URL.RawQuery+"\x00"), body...))
 	fp := hex.EncodeToString(fpSum[:])
 	var ownerID [12]byte
@@ -95,7 +97,11 @@ func (g *Gateway) beginIdempotent(ctx context.Context, w *statusWriter, r *http.
 	deadline := time.Now().Add(g.timeout + time.Second)
 	for {
 		rec, started, err := o.Store.Begin(ctx, key, &IdempotencyRecord{Owner: c.owner, FP: fp}, lease)
+		var full *IdempotencyFullError
 		switch {
+		case errors.As(err, &full):
+			g.countIdem(a.route.Name, "full")
+			return nil, &policy.Error{Status: 429, Code: policy.CodeRateLimit, Message: msgIdemFull, RetryAfter: max(full.RetryAfter, time.Second)}, true
 		case err != nil:
 			g.countIdem(a.route.Name, "unavailable")
 			g.log.Warn("idempotency store failed", "route", a.route.Name, "err", err, "refuse", o.Refuse)
@@ -179,4 +185,14 @@ func (g *Gateway) countIdem(route, result string) {
 	if g.metrics != nil {
 		g.metrics.idempotency.WithLabelValues(route, result).Inc()
 	}
+}
+
+// idemScope names whose records a key counts against
+// (IdempotencyBounds.MaxPerScope): the token's, or on routes without
+// tokens the client IP's, hashed.
+func idemScope(a *attempt) string {
+	if a.token != "" {
+		return "t" + policy.HashToken(a.token)
+	}
+	return "i" + policy.HashToken(a.ip)
 }

@@ -28,6 +28,16 @@ type attempt struct {
 	token  string
 	values *policy.Values
 	header http.Header
+
+	// reserved are the failure-budget rules checkLimits consumed ahead of
+	// the answer; settle refunds those the answer does not spend.
+	reserved []reservation
+}
+
+// reservation is one failure-budget rule consumed before forwarding.
+type reservation struct {
+	req  ratelimit.Request
+	rule *policy.Limit
 }
 
 // bucketKey names a limit's bucket for this request: the limit's name and a
@@ -76,9 +86,12 @@ func toLimit(l *policy.Limit) ratelimit.Limit {
 	return ratelimit.Limit{Rate: l.Rate, Period: time.Duration(l.Per), Burst: l.Burst}
 }
 
-// checkLimits applies the route's limits before the request goes upstream:
-// rules without `on` are consumed, rules with `on` are only looked at (they
-// deny once their failures ran out).
+// checkLimits applies the route's limits before the request goes upstream,
+// in one limiter call. Rules without `on` are consumed. Rules with `on` are
+// reserved, consumed like the others, when the limiter can refund (see
+// settle): concurrent requests then cannot all pass a failure budget with
+// one unit left. With a limiter that cannot refund they are only looked at,
+// and charged after the answer.
 func (g *Gateway) checkLimits(ctx context.Context, a *attempt, h http.Header) *policy.Error {
 	limits := a.route.Limits
 	if len(limits) == 0 {
@@ -86,10 +99,30 @@ func (g *Gateway) checkLimits(ctx context.Context, a *attempt, h http.Header) *p
 	}
 	sc := getScratch()
 	defer putScratch(sc)
+	reserve := g.refund != nil
 	for _, l := range limits {
-		sc.reqs = append(sc.reqs, ratelimit.Request{Key: a.bucketKey(l), Limit: toLimit(l), Peek: len(l.On) > 0, Shadow: l.Shadow})
+		sc.reqs = append(sc.reqs, ratelimit.Request{Key: a.bucketKey(l), Limit: toLimit(l), Peek: len(l.On) > 0 && !reserve, Shadow: l.Shadow})
 	}
-	return g.decide(ctx, a, limits, sc, h)
+	e := g.decide(ctx, a, limits, sc, h)
+	if e != nil || !reserve {
+		return e
+	}
+	n := 0
+	for _, l := range limits {
+		if len(l.On) > 0 {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	a.reserved = make([]reservation, 0, n)
+	for i, l := range limits {
+		if len(l.On) > 0 && sc.res[i].Allowed { // consumed: a shadow rule that denied was not
+			a.reserved = append(a.reserved, reservation{sc.reqs[i], l})
+		}
+	}
+	return nil
 }
 
 // chargeFailure consumes the route's rules whose `on` lists status. When one

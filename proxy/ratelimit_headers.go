@@ -41,8 +41,9 @@ func ParseHeaderMode(s string) (HeaderMode, error) {
 // rateHeaderNames are the fields keygate owns; an upstream's are dropped.
 var rateHeaderNames = []string{"Ratelimit", "Ratelimit-Policy", "Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset"}
 
-// setRateHeaders describes the rules that decided a request. Peek rules
-// (failure budgets) are described only when they deny, shadow rules never.
+// setRateHeaders describes the rules that decided a request. Failure
+// budgets (rules with `on`, peeked or reserved) are described only when
+// they deny, shadow rules never.
 func (g *Gateway) setRateHeaders(h http.Header, limits []*policy.Limit, reqs []ratelimit.Request, res []ratelimit.Result, denied bool) {
 	// Both fields are built in one buffer on the stack and become one
 	// string: fmt.Sprintf and strings.Join cost a dozen allocations here.
@@ -50,7 +51,7 @@ func (g *Gateway) setRateHeaders(h http.Header, limits []*policy.Limit, reqs []r
 	pol, state := buf[:0], make([]byte, 0, 128)
 	tightest := -1
 	for i, l := range limits {
-		if l.Shadow || (reqs[i].Peek && res[i].Allowed) || (denied && res[i].Allowed) {
+		if l.Shadow || ((reqs[i].Peek || len(l.On) > 0) && res[i].Allowed) || (denied && res[i].Allowed) {
 			continue
 		}
 		t := res[i].ResetAfter

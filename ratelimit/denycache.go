@@ -108,6 +108,16 @@ func (c *denyCache) evict(now int64) {
 	}
 }
 
+// forget drops what is remembered of the buckets of reqs: a refund may
+// make them admit before the deadline Redis gave.
+func (c *denyCache) forget(reqs []Request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range reqs {
+		delete(c.m, denyKey{reqs[i].Key, reqs[i].Limit})
+	}
+}
+
 // len returns the number of entries held.
 func (c *denyCache) len() int {
 	c.mu.Lock()

@@ -70,11 +70,13 @@ type FallbackStats struct {
 // cooldown. Fallback is safe for concurrent use. The zero value is not
 // usable; call NewFallback.
 type Fallback struct {
-	ask   func(context.Context, []Request, []Result) (allowed, asked bool, err error)
-	ping  func(context.Context) error // nil when the primary cannot be pinged
-	local Limiter
-	opt   FallbackOptions
-	now   func() time.Time // replaced in tests
+	ask  func(context.Context, []Request, []Result) (allowed, asked bool, err error)
+	ping func(context.Context) error // nil when the primary cannot be pinged
+	// refund is the primary's Refund; nil when it has none
+	refund func(context.Context, []Request) error
+	local  Limiter
+	opt    FallbackOptions
+	now    func() time.Time // replaced in tests
 
 	degraded               atomic.Bool
 	errs, trips, fallbacks atomic.Uint64
@@ -133,6 +135,9 @@ func NewFallback(primary, local Limiter, opt FallbackOptions) (*Fallback, error)
 	}
 	if p, ok := primary.(interface{ Ping(context.Context) error }); ok {
 		f.ping = p.Ping
+	}
+	if p, ok := primary.(refunder); ok {
+		f.refund = p.Refund
 	}
 	return f, nil
 }

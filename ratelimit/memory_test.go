@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,10 +46,12 @@ func TestMemoryRefill(t *testing.T) {
 	}
 }
 
+// TestMemorySweep checks that buckets full again are dropped as requests
+// come, a few at a time, without a sweep of the whole store.
 func TestMemorySweep(t *testing.T) {
 	m := NewMemory()
 	now := fakeClock(m)
-	now.Store(1) // sweeps compare with the last one, at 0
+	now.Store(1)
 	l := Limit{Rate: 1, Period: time.Second, Burst: 1}
 	for _, k := range []string{"a", "b", "c"} {
 		m.Allow(context.Background(), []Request{{Key: k, Limit: l}}, make([]Result, 1))
@@ -56,10 +59,43 @@ func TestMemorySweep(t *testing.T) {
 	if got := m.Len(); got != 3 {
 		t.Fatalf("Len = %d, want 3", got)
 	}
-	now.Store(int64(sweepEvery) + 2) // all full again; time to sweep
-	m.Allow(context.Background(), []Request{{Key: "d", Limit: l}}, make([]Result, 1))
+	now.Store(int64(time.Second) + 2) // all full again
+	wide := Limit{Rate: 1, Period: time.Second, Burst: 1 << 20}
+	for range sweepEvery * memShards { // sweeps visit every shard in turn
+		m.Allow(context.Background(), []Request{{Key: "d", Limit: wide}}, make([]Result, 1))
+	}
 	if got := m.Len(); got != 1 {
-		t.Errorf("Len after sweep = %d, want 1", got)
+		t.Errorf("Len after %d requests = %d, want 1", sweepEvery*memShards, got)
+	}
+}
+
+// TestMemoryBounded floods a bounded Memory with distinct keys: it never
+// holds more than its bound, and a bucket in use is kept over one nearer
+// to full.
+func TestMemoryBounded(t *testing.T) {
+	const bound = 4 * memShards
+	m, err := NewMemoryWith(MemoryOptions{MaxBuckets: bound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fakeClock(m).Store(1)
+	ctx := context.Background()
+	l := Limit{Rate: 1, Period: time.Hour, Burst: 3}
+	res := make([]Result, 1)
+	for range 3 { // the guessed key's bucket, empty
+		m.Allow(ctx, []Request{{Key: "guessed", Limit: l}}, res)
+	}
+	for i := range 20 * bound {
+		m.Allow(ctx, []Request{{Key: "flood" + strconv.Itoa(i), Limit: l}}, res)
+		if got := m.Len(); got > bound {
+			t.Fatalf("after %d keys Len = %d, want at most %d", i+1, got, bound)
+		}
+	}
+	if ok, _ := m.Allow(ctx, []Request{{Key: "guessed", Limit: l}}, res); ok {
+		t.Errorf("the emptiest bucket was forgotten under a flood of fuller ones")
+	}
+	if _, err := NewMemoryWith(MemoryOptions{MaxBuckets: -1}); err == nil {
+		t.Error("NewMemoryWith(MaxBuckets -1) = nil error, want one")
 	}
 }
 

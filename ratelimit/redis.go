@@ -35,6 +35,9 @@ type RedisOptions struct {
 	// so that requests to them are refused without asking Redis; 0 means
 	// 10000 and a negative size turns the cache off.
 	DenyCacheSize int
+	// RefundDelay is how long a Refund may wait to ride along with the
+	// next Allow before it is sent on its own; 0 means 5ms. See Refund.
+	RefundDelay time.Duration
 }
 
 // Redis is a limiter whose buckets live in Redis, so that every replica
@@ -65,6 +68,7 @@ type Redis struct {
 	deny    *denyCache // nil when turned off
 	base    time.Time
 	now     func() int64 // ns since base, monotonic; replaced in tests
+	refunds refundQueue
 }
 
 // NewRedis returns a limiter that keeps its buckets in client. The client's
@@ -90,12 +94,19 @@ func NewRedis(client redis.UniversalClient, opt RedisOptions) (*Redis, error) {
 	if opt.DenyCacheSize == 0 {
 		opt.DenyCacheSize = defaultDenyCacheSize
 	}
+	if opt.RefundDelay < 0 {
+		return nil, fmt.Errorf("ratelimit: RefundDelay %s must be >= 0", opt.RefundDelay)
+	}
+	if opt.RefundDelay == 0 {
+		opt.RefundDelay = defaultRefundDelay
+	}
 	r := &Redis{
 		client:  client,
 		prefix:  "{" + opt.Prefix + "}",
 		timeout: opt.Timeout,
 		base:    time.Now(),
 	}
+	r.refunds.delay = opt.RefundDelay
 	if opt.DenyCacheSize > 0 {
 		r.deny = newDenyCache(opt.DenyCacheSize)
 	}
@@ -143,8 +154,10 @@ func (r *Redis) allow(ctx context.Context, reqs []Request, res []Result) (allowe
 	if r.deny != nil && r.deny.answer(reqs, res, now) {
 		return false, false, nil
 	}
-	keys := make([]string, len(reqs))
-	args := make([]any, 0, 3*len(reqs))
+	refunds := r.takeRefunds()
+	keys := make([]string, len(reqs), len(reqs)+len(refunds))
+	args := make([]any, 0, 1+3*len(reqs)+len(refunds))
+	args = append(args, len(reqs))
 	for i, q := range reqs {
 		keys[i] = r.prefix + q.Key
 		var flags int
@@ -156,6 +169,7 @@ func (r *Redis) allow(ctx context.Context, reqs []Request, res []Result) (allowe
 		}
 		args = append(args, int64(q.Limit.Interval()), q.Limit.Burst, flags)
 	}
+	keys, args = appendRefunds(keys, args, r.prefix, refunds)
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	v, err := allowScript.Run(ctx, r.client, keys, args...).Slice()
@@ -222,20 +236,47 @@ const (
 // Lua double, so it is split into seconds and the last nine digits, and only
 // differences from now (exact below 2^53 ns, about 104 days) are computed.
 //
-// KEYS: one bucket per rule. ARGV: per rule, the emission interval in ns,
-// the burst, and flags (1 peek, 2 shadow). Reply: the decision (1 allowed),
-// then per rule allowed, remaining, retry_after and reset_after in ns.
+// Refunds waiting to be applied (see Refund) ride along: they are applied
+// first, as they came before this request.
+//
+// KEYS: one bucket per rule, then one per refund. ARGV: the number of
+// rules; per rule, the emission interval in ns, the burst, and flags (1
+// peek, 2 shadow); then per refund, the emission interval. Reply: the
+// decision (1 allowed), then per rule allowed, remaining, retry_after and
+// reset_after in ns.
 var allowScript = redis.NewScript(`
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call("TIME")
 local now_s = tonumber(t[1])
 local now_ns = tonumber(t[2]) * 1000
+local nr = tonumber(ARGV[1])
+-- refunds: tat back by one interval, never below now
+for i = nr + 1, #KEYS do
+  local v = redis.call("GET", KEYS[i])
+  if v then
+    local s = tonumber(string.sub(v, 1, -10))
+    local ns = tonumber(string.sub(v, -9))
+    if s and ns then
+      local new_rel = (s - now_s) * 1e9 + (ns - now_ns) - tonumber(ARGV[1 + 3*nr + i - nr])
+      if new_rel <= 0 then
+        redis.call("DEL", KEYS[i])
+      else
+        local x = now_ns + new_rel
+        local ds = math.floor(x / 1e9)
+        local dns = x - ds * 1e9
+        if dns < 0 then ds = ds - 1; dns = dns + 1e9 end
+        if dns >= 1e9 then ds = ds + 1; dns = dns - 1e9 end
+        redis.call("SET", KEYS[i], string.format("%d%09d", now_s + ds, dns), "PX", math.ceil(new_rel / 1e6))
+      end
+    end
+  end
+end
 local out = {1}
 local writes = {}
-for i = 1, #KEYS do
-  local em = tonumber(ARGV[3*i-2])
-  local burst = tonumber(ARGV[3*i-1])
-  local flags = tonumber(ARGV[3*i])
+for i = 1, nr do
+  local em = tonumber(ARGV[3*i-1])
+  local burst = tonumber(ARGV[3*i])
+  local flags = tonumber(ARGV[3*i+1])
   -- rel is tat - now, or 0 when the bucket is full (tat = max(tat, now))
   local rel = 0
   local v = redis.call("GET", KEYS[i])

@@ -48,12 +48,15 @@ type Config struct {
 	RedisPrefix     string        `env:"REDIS_PREFIX" envDefault:"keygate:"`
 	IdemTTL         time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
 	IdemFailure     string        `env:"IDEMPOTENCY_FAILURE_MODE" envDefault:"forward"`
+	IdemMaxPerToken int           `env:"IDEMPOTENCY_MAX_PER_TOKEN" envDefault:"10000"`
 	RateHeaders     string        `env:"RATELIMIT_HEADERS" envDefault:"draft"`
 	MaxBodyBytes    int64         `env:"MAX_BODY_BYTES" envDefault:"65536"`
 	TrustedProxies  []string      `env:"TRUSTED_PROXIES" envSeparator:","`
 	DrainTimeout    time.Duration `env:"DRAIN_TIMEOUT" envDefault:"20s"`
 	HeaderTimeout   time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"5s"`
 	ReadTimeout     time.Duration `env:"READ_TIMEOUT" envDefault:"30s"`
+	IdleTimeout     time.Duration `env:"IDLE_TIMEOUT" envDefault:"30s"`
+	MaxConns        int           `env:"MAX_CONNS" envDefault:"4096"`
 	LogLevel        string        `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat       string        `env:"LOG_FORMAT" envDefault:"json"`
 
@@ -189,6 +192,15 @@ func (c *Config) validate(needUpstream bool) error {
 	}
 	if c.ReadTimeout < c.HeaderTimeout {
 		bad("READ_TIMEOUT", "%s must be at least KEYGATE_READ_HEADER_TIMEOUT (%s)", c.ReadTimeout, c.HeaderTimeout)
+	}
+	if c.IdleTimeout <= 0 {
+		bad("IDLE_TIMEOUT", "must be > 0")
+	}
+	if c.IdemMaxPerToken < 1 {
+		bad("IDEMPOTENCY_MAX_PER_TOKEN", "%d must be at least 1", c.IdemMaxPerToken)
+	}
+	if c.MaxConns < 1 || c.MaxConns > 1<<20 {
+		bad("MAX_CONNS", "%d must be between 1 and 1048576", c.MaxConns)
 	}
 	if c.redisConfigured() {
 		if err := c.redisConfig().Validate(); err != nil {

@@ -80,7 +80,11 @@ type sharedState struct {
 func newSharedState(ctx context.Context, cfg *Config, log *slog.Logger, m *proxy.Metrics) (*sharedState, error) {
 	if !cfg.redisConfigured() {
 		log.Warn("KEYGATE_REDIS_URL is not set: rate limits and Idempotency-Key answers are kept in memory and apply per replica, not across replicas")
-		return &sharedState{limiter: ratelimit.NewMemory(), idem: proxy.NewMemoryIdempotency(), close: func() {}}, nil
+		idem, err := proxy.NewMemoryIdempotencyBounded(proxy.IdempotencyBounds{MaxPerScope: cfg.IdemMaxPerToken})
+		if err != nil {
+			return nil, err
+		}
+		return &sharedState{limiter: ratelimit.NewMemory(), idem: idem, close: func() {}}, nil
 	}
 	redis.SetLogger(redisLogger{log})
 	client, err := ratelimit.NewRedisClient(cfg.redisConfig())
@@ -117,7 +121,7 @@ func newSharedState(ctx context.Context, cfg *Config, log *slog.Logger, m *proxy
 	} else {
 		log.Info("Redis connected", "prefix", cfg.RedisPrefix)
 	}
-	idem, err := proxy.NewRedisIdempotency(client, cfg.RedisPrefix, 10*cfg.RedisTimeout)
+	idem, err := proxy.NewRedisIdempotencyBounded(client, cfg.RedisPrefix, 10*cfg.RedisTimeout, proxy.IdempotencyBounds{MaxPerScope: cfg.IdemMaxPerToken})
 	if err != nil {
 		client.Close()
 		return nil, err

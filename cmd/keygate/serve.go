@@ -165,13 +165,18 @@ func runServers(ctx context.Context, g *proxy.Gateway, lns listeners, cfg *Confi
 		ReadHeaderTimeout: cfg.HeaderTimeout, // slow-header clients are cut off
 		ReadTimeout:       cfg.ReadTimeout,   // and slow-body ones
 		WriteTimeout:      cfg.UpstreamTimeout + 30*time.Second,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       cfg.IdleTimeout, // keep-alive connections between requests
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          errLog,
 	}
+	conns, cerr := proxy.NewConnLimiter(cfg.MaxConns)
+	if cerr != nil { // validated already
+		return cerr
+	}
+	api.ConnState = conns.ConnState
 	admin := &http.Server{Handler: g.AdminHandler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: errLog}
 	errc := make(chan error, 2)
-	go func() { errc <- api.Serve(proxy.ContractListener(apiLn)) }()
+	go func() { errc <- api.Serve(proxy.ContractListener(conns.Listener(apiLn))) }()
 	go func() { errc <- admin.Serve(adminLn) }()
 	g.SetReady(true)
 	log.Info("keygate ready", "listen", apiLn.Addr().String(), "admin", adminLn.Addr().String())
