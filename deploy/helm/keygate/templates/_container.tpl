@@ -255,6 +255,10 @@ Token sources). Secrets only as *_FILE paths of keygate.credentials.
 - name: KEYGATE_IDEMPOTENCY_FAILURE_MODE
   value: {{ . | quote }}
 {{- end }}
+{{- with $e.idempotencyMaxPerToken }}
+- name: KEYGATE_IDEMPOTENCY_MAX_PER_TOKEN
+  value: {{ int64 . | toString | quote }}
+{{- end }}
 {{- with $e.rateLimitHeaders }}
 - name: KEYGATE_RATELIMIT_HEADERS
   value: {{ . | quote }}
@@ -276,6 +280,14 @@ Token sources). Secrets only as *_FILE paths of keygate.credentials.
 {{- with $e.readTimeout }}
 - name: KEYGATE_READ_TIMEOUT
   value: {{ . | quote }}
+{{- end }}
+{{- with $e.idleTimeout }}
+- name: KEYGATE_IDLE_TIMEOUT
+  value: {{ . | quote }}
+{{- end }}
+{{- with $e.maxConns }}
+- name: KEYGATE_MAX_CONNS
+  value: {{ int64 . | toString | quote }}
 {{- end }}
 {{- with $e.logLevel }}
 - name: KEYGATE_LOG_LEVEL
