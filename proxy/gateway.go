@@ -49,6 +49,7 @@ type Options struct {
 	UpstreamAuth    UpstreamCredential // nil: the client's Authorization is forwarded
 	Limiter         Limiter
 	MaxBodyBytes    int64               // request body cap; 0: 64 KiB
+	MaxAnswerBytes  int64               // upstream success body cap, decoded; larger ones become 500s; 0: 256 KiB
 	TrustedProxies  []netip.Prefix      // peers whose X-Forwarded-For is believed
 	Logger          *slog.Logger        // nil: slog.Default()
 	Metrics         *Metrics            // nil: none
@@ -66,13 +67,15 @@ type Gateway struct {
 	proxies map[*policy.Route]*httputil.ReverseProxy
 	timeout time.Duration
 	maxBody int64
-	trusted []netip.Prefix
-	log     *slog.Logger
-	metrics *Metrics
-	headers HeaderMode
-	idem    *IdempotencyOptions
-	ready   atomic.Bool
-	now     func() time.Time
+	// maxAnswer caps upstream success bodies
+	maxAnswer int64
+	trusted   []netip.Prefix
+	log       *slog.Logger
+	metrics   *Metrics
+	headers   HeaderMode
+	idem      *IdempotencyOptions
+	ready     atomic.Bool
+	now       func() time.Time
 }
 
 // New builds a Gateway. It starts not ready; call SetReady once everything
@@ -93,25 +96,26 @@ func New(o Options) (*Gateway, error) {
 			errs = append(errs, fmt.Errorf("proxy: rate-limit headers: %w", err))
 		}
 	}
-	if o.UpstreamTimeout < 0 || o.MaxBodyBytes < 0 {
-		errs = append(errs, errors.New("proxy: timeout and body cap must not be negative"))
+	if o.UpstreamTimeout < 0 || o.MaxBodyBytes < 0 || o.MaxAnswerBytes < 0 {
+		errs = append(errs, errors.New("proxy: timeout and body caps must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	g := &Gateway{
-		policy:  o.Policy,
-		tokens:  o.Tokens,
-		auth:    o.Auth,
-		upAuth:  o.UpstreamAuth,
-		limiter: o.Limiter,
-		timeout: o.UpstreamTimeout,
-		maxBody: o.MaxBodyBytes,
-		trusted: o.TrustedProxies,
-		log:     o.Logger,
-		metrics: o.Metrics,
-		headers: o.RateHeaders,
-		now:     time.Now,
+		policy:    o.Policy,
+		tokens:    o.Tokens,
+		auth:      o.Auth,
+		upAuth:    o.UpstreamAuth,
+		limiter:   o.Limiter,
+		timeout:   o.UpstreamTimeout,
+		maxBody:   o.MaxBodyBytes,
+		maxAnswer: o.MaxAnswerBytes,
+		trusted:   o.TrustedProxies,
+		log:       o.Logger,
+		metrics:   o.Metrics,
+		headers:   o.RateHeaders,
+		now:       time.Now,
 	}
 	if g.headers == "" {
 		g.headers = HeadersDraft
@@ -133,6 +137,9 @@ func New(o Options) (*Gateway, error) {
 	}
 	if g.maxBody == 0 {
 		g.maxBody = 64 << 10
+	}
+	if g.maxAnswer == 0 {
+		g.maxAnswer = defaultAnswerCap
 	}
 	if g.log == nil {
 		g.log = slog.Default()

@@ -102,7 +102,7 @@ func (g *Gateway) serve(w *statusWriter, r *http.Request, a *attempt) *policy.Er
 	r.TransferEncoding = nil
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	g.proxies[route].ServeHTTP(w, r.WithContext(ctx))
+	g.forward(w, r.WithContext(ctx), a)
 	if w.status != 0 && charges(route, w.status) {
 		_ = g.chargeFailure(context.WithoutCancel(ctx), a, w.status, nil)
 	}
