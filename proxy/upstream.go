@@ -138,6 +138,9 @@ func (g *Gateway) normalize(route *policy.Route, secrets []string, resp *http.Re
 		resp.Header.Set("Content-Type", "application/json")
 		setBody(resp, body) // decoded: keygate sends identity only
 		resp.Header.Set(codeHeader, strconv.Itoa(policy.CodeOfContract(body)))
+		if d := retryAfter(upRetry, g.now()); d > 0 && resp.StatusCode == http.StatusTooManyRequests {
+			resp.Header.Set("Retry-After", strconv.FormatInt(policy.RetryAfterSeconds(d), 10))
+		}
 		return
 	}
 	g.count(route.Name, kind)
@@ -305,25 +308,22 @@ func ensureJSONType(h http.Header) {
 const maxRetryAfter = 24 * time.Hour
 
 // retryAfter reads an upstream Retry-After, delay-seconds or an HTTP date
-// (relative to now); 0 when there is none or it is beyond maxRetryAfter
-// in either form.
+// (relative to now), bounded to maxRetryAfter in either form; 0 when there
+// is none or it makes no sense.
 func retryAfter(s string, now time.Time) time.Duration {
 	if s == "" || len(s) > 64 {
 		return 0
 	}
-	var d time.Duration
-	if n, err := strconv.Atoi(s); err == nil {
-		if n < 0 || int64(n) > int64(maxRetryAfter/time.Second) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 0 {
 			return 0
 		}
-		d = time.Duration(n) * time.Second
-	} else if t, err := http.ParseTime(s); err == nil {
-		d = max(t.Sub(now), time.Second)
+		return time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second
 	}
-	if d > maxRetryAfter {
-		return 0
+	if t, err := http.ParseTime(s); err == nil {
+		return min(max(t.Sub(now), time.Second), maxRetryAfter)
 	}
-	return d
+	return 0
 }
 
 // timedTransport observes the time to response headers per route.

@@ -33,7 +33,7 @@ func TestUpstreamAnswersAreNormalized(t *testing.T) {
 			upBody: `{"message":"License valid", "licenseeName":"Ada","code":0}`, wantStatus: 200, wantCode: 0,
 			wantRaw: `{"message":"License valid","code":0,"licenseeName":"Ada"}`},
 		{name: "201 becomes 200", path: "/create-key", body: `{"productId":"prod_test_0000000000000001"}`, status: 201, ctype: "application/json",
-			upBody: `{"message":"License key created","code":0,"key":"k"}`,
+			upBody:     `{"message":"License key created","code":0,"key":"k"}`,
 			wantStatus: 200, wantCode: 0, wantRaw: `{"message":"License key created","code":0,"key":"k"}`},
 		{name: "204 becomes OK", status: 204, wantStatus: 200, wantCode: 0, wantMsg: "OK"},
 		{name: "empty 200 becomes OK", status: 200, ctype: "application/json", wantStatus: 200, wantCode: 0, wantMsg: "OK"},

@@ -1,0 +1,168 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestVetSuccess(t *testing.T) {
+	const key = "KEY-TEST-0000-0000-0000-0001"
+	secrets := []string{"tok-global-secret", key}
+	p := Default()
+	free := detectorOnly()
+	tests := []struct {
+		name    string
+		route   *Route
+		body    string
+		want    string // "" when the body must be refused
+		removed []Removed
+	}{
+		{"activate as Keymint sends it", p.Match("POST", "/activate-key"),
+			`{"message":"License valid","licenseeName":"Ada Lovelace","code":0}`,
+			`{"message":"License valid","code":0,"licenseeName":"Ada Lovelace"}`, nil},
+		{"get as Keymint sends it", p.Match("POST", "/get-key"),
+			`{"message":"License key fetched","code":0,"data":{"licenseKey":"` + key + `","productId":"prod_1","activated":true,` +
+				`"activations":1,"maxActivations":3,"expiryDate":null,"blocked":false,` +
+				`"devices":[{"hostId":"host-a","deviceTag":"laptop","activationTime":"2026-01-02T03:04:05Z"}],` +
+				`"customer":{"id":"cust_1","name":"Ada","email":"ada@example.com"}}}`,
+			`{"message":"License key fetched","code":0,"data":{"licenseKey":"` + key + `","productId":"prod_1","activated":true,` +
+				`"activations":1,"maxActivations":3,"expiryDate":null,"blocked":false,` +
+				`"devices":[{"hostId":"host-a","deviceTag":"laptop","activationTime":"2026-01-02T03:04:05Z"}],` +
+				`"customer":{"id":"cust_1","name":"Ada","email":"ada@example.com"}}}`, nil},
+		{"planted secrets in listed and unlisted fields", p.Match("POST", "/activate-key"),
+			`{"message":"License valid","code":0,"licenseeName":"postgres://keymint:hunter2@db-primary.prod.internal/keys",` +
+				`"db":"postgres://keymint:hunter2@db-primary/keys","debug":{"host":"10.0.3.7"}}`,
+			`{"message":"License valid","code":0}`,
+			[]Removed{{"licenseeName", LeakURL}, {"db", "unlisted"}, {"debug", "unlisted"}}},
+		{"stack trace as the message", p.Match("POST", "/activate-key"),
+			`{"message":"Error: boom\n    at Object.<anonymous> (/srv/app/index.js:3:9)","code":0}`,
+			`{"message":"OK","code":0}`, []Removed{{"message", "message"}}},
+		{"caller's key echoed in a text field", p.Match("POST", "/activate-key"),
+			`{"message":"License valid","code":0,"licenseeName":"` + key + `"}`,
+			`{"message":"License valid","code":0}`, []Removed{{"licenseeName", LeakEcho}}},
+		{"token in an id field", p.Match("POST", "/create-key"),
+			`{"message":"License key created","code":0,"key":"tok-global-secret"}`,
+			`{"message":"License key created","code":0}`, []Removed{{"key", LeakEcho}}},
+		{"wrong types removed", p.Match("POST", "/get-key"),
+			`{"data":{"activations":"1","blocked":"no","expiryDate":"tomorrow","devices":[1,{"hostId":"/srv/app"}]}}`,
+			`{"message":"OK","code":0,"data":{"devices":[{}]}}`,
+			[]Removed{{"data.activations", "type"}, {"data.blocked", "type"}, {"data.expiryDate", "type"},
+				{"data.devices[0]", "type"}, {"data.devices[1].hostId", LeakPath}}},
+		{"detector only: clean fields kept in order", free.Match("POST", "/activate-key"),
+			`{"b":1,"a":"x","message":"Done","code":0,"n":{"k":[true,null,"y"]}}`,
+			`{"message":"Done","code":0,"b":1,"a":"x","n":{"k":[true,null,"y"]}}`, nil},
+		{"detector only: leaks removed at any depth", free.Match("POST", "/activate-key"),
+			`{"ok":"yes","trace":"at db.query (/srv/db.js:1)","n":{"ip":"10.1.2.3","k":["fine","C:\\srv"]},"db.internal":1}`,
+			`{"message":"OK","code":0,"ok":"yes","n":{"k":["fine"]}}`,
+			[]Removed{{"trace", LeakHost}, {"n.ip", LeakIP}, {"n.k[1]", LeakPath}, {"db.internal", LeakHost}}},
+		{"nil route: detector only", nil, `{"x":"1"}`, `{"message":"OK","code":0,"x":"1"}`, nil},
+		{"html escapes kept readable", free.Match("POST", "/activate-key"), `{"x":"a & b"}`, `{"message":"OK","code":0,"x":"a & b"}`, nil},
+		{"code not 0", p.Match("POST", "/get-key"), `{"message":"x","code":2}`, "", nil},
+		{"code as string", p.Match("POST", "/get-key"), `{"code":"0"}`, "", nil},
+		{"code 0.0", p.Match("POST", "/get-key"), `{"code":0.0}`, "", nil},
+		{"message not a string", p.Match("POST", "/get-key"), `{"message":1}`, "", nil},
+		{"duplicate key", p.Match("POST", "/get-key"), `{"data":{},"data":{}}`, "", nil},
+		{"duplicate nested key", free.Match("POST", "/get-key"), `{"a":{"b":1,"b":2}}`, "", nil},
+		{"duplicate message", p.Match("POST", "/get-key"), `{"message":"OK","message":"x"}`, "", nil},
+		{"array", p.Match("POST", "/get-key"), `[1]`, "", nil},
+		{"html", p.Match("POST", "/get-key"), `<html></html>`, "", nil},
+		{"trailing data", p.Match("POST", "/get-key"), `{} {}`, "", nil},
+		{"invalid utf-8", p.Match("POST", "/get-key"), "{\"x\":\"\xff\"}", "", nil},
+		{"too deep", free.Match("POST", "/get-key"), `{"a":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, removed, ok := tc.route.VetSuccess([]byte(tc.body), secrets)
+			if tc.want == "" {
+				if ok {
+					t.Fatalf("VetSuccess(%.80q) = %s, ok; want refused", tc.body, out)
+				}
+				return
+			}
+			if !ok || string(out) != tc.want {
+				t.Fatalf("VetSuccess(%.80q) = %s, %v; want %s", tc.body, out, ok, tc.want)
+			}
+			if diff := cmp.Diff(tc.removed, removed); diff != "" {
+				t.Errorf("VetSuccess(%.80q) removed (-want +got):\n%s", tc.body, diff)
+			}
+		})
+	}
+}
+
+// TestErrorRulePattern: the built-in create route's override for a missing
+// customer matches what legacy backends say around ids, and nothing else.
+func TestErrorRulePattern(t *testing.T) {
+	create := Default().Match("POST", "/create-key")
+	tests := []struct {
+		msg  string
+		code int
+	}{
+		{"Customer not found", 2},
+		{"Customer 'cus_9' not found", 2},
+		{"customer cus_9 does not exist", 2},
+		{"No customer with id 42", 2},
+		{"Unknown customer 42", 2},
+		{"Customers not found", 2},
+		{"CUSTOMER NOT FOUND", 2},
+		{"Product not found", 1},
+		{"License key not found", 1},
+		{"Customer found but product not found", 2}, // errs towards the documented meaning
+	}
+	for _, tc := range tests {
+		t.Run(tc.msg, func(t *testing.T) {
+			body := []byte(`{"message":` + quote(tc.msg) + `,"code":1}`)
+			pass, e, _ := create.Normalize(404, body, false, true)
+			code := CodeOfContract(body)
+			if !pass {
+				code = e.Code
+			}
+			if code != tc.code {
+				t.Errorf("Normalize(404, %q) = code %d, want code %d", tc.msg, code, tc.code)
+			}
+		})
+	}
+}
+
+func quote(s string) string { return string(RenderBody(s, 0)[len(`{"message":`) : len(`{"message":`)+len(s)+2]) }
+
+func TestResponseValidation(t *testing.T) {
+	base := "routes:\n  - name: r\n    method: POST\n    path: /r\n"
+	tests := []struct {
+		name, doc, want string
+	}{
+		{"unknown type", base + "    response:\n      fields:\n        a: {type: blob}\n", `type "blob" must be one of`},
+		{"object without fields", base + "    response:\n      fields:\n        a: {type: object}\n", "object needs fields"},
+		{"fields on text", base + "    response:\n      fields:\n        a: {type: text, fields: {b: {}}}\n", "fields apply to object and list only"},
+		{"contract field", base + "    response:\n      fields:\n        code: {type: number}\n", "contract's own"},
+		{"refused header", base + "    response:\n      headers: [set-cookie]\n", "Set-Cookie may not be passed"},
+		{"bad header", base + "    response:\n      headers: [\"a b\"]\n", "must be a header name"},
+		{"leaky message", base + "    response:\n      messages: [\"db.internal down\"]\n", "looks like internal detail"},
+		{"bad messages shape", base + "    response:\n      messages: {a: b}\n", "messages must be a list"},
+		{"match and pattern", base + "    errors:\n      - {status: 404, code: 1, match: a, pattern: b}\n", "not both"},
+		{"bad pattern", base + "    errors:\n      - {status: 404, code: 1, pattern: \"(\"}\n", "error rule pattern"},
+		{"unknown response key", base + "    response:\n      field: {}\n", `unknown field "field"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("p.yaml", []byte(tc.doc))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Parse(%s) = %v, want an error containing %q", tc.name, err, tc.want)
+			}
+		})
+	}
+	ok := base + "    response:\n      headers: [x-keymint-version]\n      messages: [[\"A\", \"B\"], \"C\"]\n" +
+		"      fields:\n        d: {type: list, fields: {e: {type: email}}}\n"
+	p, err := Parse("p.yaml", []byte(ok))
+	if err != nil {
+		t.Fatalf("Parse(valid response) = %v", err)
+	}
+	r := p.Routes[0]
+	if got, want := r.AnswerHeaders(), []string{"X-Keymint-Version"}; !cmp.Equal(got, want) {
+		t.Errorf("AnswerHeaders() = %v, want %v", got, want)
+	}
+	if got, want := []string(r.Response.Messages), []string{"A", "B", "C"}; !cmp.Equal(got, want) {
+		t.Errorf("Messages = %v, want %v", got, want)
+	}
+}
