@@ -125,7 +125,9 @@ func TestErrorRulePattern(t *testing.T) {
 	}
 }
 
-func quote(s string) string { return string(RenderBody(s, 0)[len(`{"message":`) : len(`{"message":`)+len(s)+2]) }
+func quote(s string) string {
+	return string(RenderBody(s, 0)[len(`{"message":`) : len(`{"message":`)+len(s)+2])
+}
 
 func TestResponseValidation(t *testing.T) {
 	base := "routes:\n  - name: r\n    method: POST\n    path: /r\n"
