@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,6 +96,11 @@ func TestAnswerHeadersAllowlisted(t *testing.T) {
 			}
 			if got := a.header.Get("Ratelimit"); strings.Contains(got, "upstream") {
 				t.Errorf("RateLimit = %q, want keygate's own", got)
+			}
+			// the hostile headers and the upstream's Date
+			want := fmt.Sprintf(`keygate_upstream_rewrites_total{kind="header",route="activate"} %d`, len(hostileHeaders)+1)
+			if m := metricsText(t, g); !strings.Contains(m, want) {
+				t.Errorf("metrics lack %s", want)
 			}
 		})
 	}
@@ -403,4 +409,46 @@ func TestUpstreamRetryAfterBounded(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestStatusWriterSendsListedHeadersOnly: whatever wrote an answer, the last
+// step before the wire drops headers outside the list, keeps the route's
+// own and restores keygate's fields cleared by a 1xx.
+func TestStatusWriterSendsListedHeadersOnly(t *testing.T) {
+	rec := httptest.NewRecorder()
+	w := &statusWriter{ResponseWriter: rec, requestID: "rid"}
+	w.Header().Set("Ratelimit", `"l";r=1;t=1`)
+	w.keep(nil)
+	w.extra = []string{"X-Listed"}
+	clear(w.Header()) // what ReverseProxy does after a 1xx
+	for k, v := range hostileHeaders {
+		w.Header().Set(k, v)
+	}
+	w.Header().Del("Ratelimit")
+	w.Header().Set("X-Listed", "1")
+	w.Header().Set(codeHeader, "0")
+	w.WriteHeader(200)
+	got := rec.Result().Header
+	for name := range got {
+		if !allowedHeader(name, "X-Listed") {
+			t.Errorf("header %s = %q was sent", name, got.Get(name))
+		}
+	}
+	if got.Get("Ratelimit") != `"l";r=1;t=1` || got.Get("X-Listed") != "1" || got.Get("X-Request-Id") != "rid" {
+		t.Errorf("headers = %v, want keygate's RateLimit, X-Listed and X-Request-Id rid", got)
+	}
+	if w.code != "0" {
+		t.Errorf("code = %q, want 0", w.code)
+	}
+}
+
+func metricsText(t *testing.T, g *gateway) string {
+	t.Helper()
+	resp, err := http.Get(newAdminServer(t, g) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return string(raw)
 }
