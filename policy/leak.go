@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -38,6 +39,15 @@ var leakWords = []string{
 	"nil pointer", "segmentation", "undefined method", "cannot read propert",
 }
 
+// leakIndex lists leakWords by first byte, so one pass over a string finds
+// them all without lower-casing it.
+var leakIndex = func() (idx [256][]string) {
+	for _, w := range leakWords {
+		idx[w[0]] = append(idx[w[0]], w)
+	}
+	return idx
+}()
+
 // Leak reports the class of internal detail s shows, or "" when it shows
 // none. It errs on the safe side: any dotted name that is not a plain word
 // counts as a host name, any integer in the IPv4 range as an address, any
@@ -48,12 +58,25 @@ func Leak(s string, secrets ...string) string {
 	if len(s) > maxLeakText {
 		return LeakLength
 	}
-	if !utf8.ValidString(s) {
-		return LeakControl
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Cf, r) {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+		if c < 0x20 || c == 0x7f {
 			return LeakControl
+		}
+	}
+	if !ascii {
+		if !utf8.ValidString(s) {
+			return LeakControl
+		}
+		for _, r := range s {
+			if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Cf, r) {
+				return LeakControl
+			}
 		}
 	}
 	if strings.ContainsAny(s, "<>{}") {
@@ -62,25 +85,66 @@ func Leak(s string, secrets ...string) string {
 	if c := echoes(s, secrets); c != "" {
 		return c
 	}
-	lower := strings.ToLower(s)
-	if strings.Contains(lower, "://") {
+	if strings.Contains(s, "://") {
 		return LeakURL
 	}
-	for _, w := range leakWords {
-		if strings.Contains(lower, w) {
-			return wordClass(w)
+	for i := 0; i < len(s); i++ {
+		c := lowerByte(s[i])
+		for _, w := range leakIndex[c] {
+			if hasPrefixFold(s[i:], w) {
+				return wordClass(w)
+			}
 		}
 	}
-	if i := strings.Index(lower, "select "); i >= 0 && strings.Contains(lower[i:], " from ") {
+	if i := indexFold(s, "select "); i >= 0 && indexFold(s[i:], " from ") >= 0 {
 		return LeakDriver
 	}
-	for _, w := range strings.FieldsFunc(s, isSeparator) {
-		w = strings.Trim(w, "\"'`(),;!?")
+	for rest := s; rest != ""; {
+		i := strings.IndexFunc(rest, func(r rune) bool { return !isSeparator(r) })
+		if i < 0 {
+			break
+		}
+		rest = rest[i:]
+		j := strings.IndexFunc(rest, isSeparator)
+		if j < 0 {
+			j = len(rest)
+		}
+		w := strings.Trim(rest[:j], "\"'`(),;!?")
+		rest = rest[j:]
 		if c := leakWord(strings.TrimRight(w, ".:")); c != "" {
 			return c
 		}
 	}
 	return ""
+}
+
+func lowerByte(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// hasPrefixFold is strings.HasPrefix ignoring ASCII case; prefix is lower case.
+func hasPrefixFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if lowerByte(s[i]) != prefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func indexFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if hasPrefixFold(s[i:], sub) {
+			return i
+		}
+	}
+	return -1
 }
 
 func wordClass(w string) string {
@@ -243,34 +307,43 @@ func secretRun(w string) string {
 // echoes reports whether s repeats one of secrets, ignoring case and
 // anything but letters and digits (a key echoed without its dashes).
 func echoes(s string, secrets []string) string {
-	var folded string
+	if len(secrets) == 0 {
+		return ""
+	}
+	var sbuf [512]byte
+	var folded []byte
 	for _, sec := range secrets {
-		f := fold(sec)
+		var buf [128]byte
+		f := appendFold(buf[:0], sec)
 		if len(f) < minEchoLen {
-			if len(sec) >= minEchoLen && strings.Contains(strings.ToLower(s), strings.ToLower(sec)) {
+			if len(sec) >= minEchoLen && indexFold(s, strings.ToLower(sec)) >= 0 {
 				return LeakEcho
 			}
 			continue
 		}
-		if folded == "" {
-			folded = fold(s)
+		if folded == nil {
+			folded = appendFold(sbuf[:0], s)
 		}
-		if strings.Contains(folded, f) {
+		if bytes.Contains(folded, f) {
 			return LeakEcho
 		}
 	}
 	return ""
 }
 
-func fold(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
+// appendFold appends the letters and digits of s, lower-cased.
+func appendFold(b []byte, s string) []byte {
 	for _, r := range s {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			b.WriteRune(unicode.ToLower(r))
+		switch {
+		case r < utf8.RuneSelf:
+			if c := lowerByte(byte(r)); isAlnum(c) {
+				b = append(b, c)
+			}
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			b = utf8.AppendRune(b, unicode.ToLower(r))
 		}
 	}
-	return b.String()
+	return b
 }
 
 func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

@@ -1,8 +1,10 @@
 package policy
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -58,6 +60,7 @@ func TestVetSuccess(t *testing.T) {
 			`{"message":"OK","code":0,"ok":"yes","n":{"k":["fine"]}}`,
 			[]Removed{{"trace", LeakHost}, {"n.ip", LeakIP}, {"n.k[1]", LeakPath}, {"db.internal", LeakHost}}},
 		{"nil route: detector only", nil, `{"x":"1"}`, `{"message":"OK","code":0,"x":"1"}`, nil},
+		{"quotes escaped", free.Match("POST", "/activate-key"), `{"x":"say \"hi\""}`, `{"message":"OK","code":0,"x":"say \"hi\""}`, nil},
 		{"html escapes kept readable", free.Match("POST", "/activate-key"), `{"x":"a & b"}`, `{"message":"OK","code":0,"x":"a & b"}`, nil},
 		{"code not 0", p.Match("POST", "/get-key"), `{"message":"x","code":2}`, "", nil},
 		{"code as string", p.Match("POST", "/get-key"), `{"code":"0"}`, "", nil},
@@ -166,5 +169,67 @@ func TestResponseValidation(t *testing.T) {
 	}
 	if got, want := []string(r.Response.Messages), []string{"A", "B", "C"}; !cmp.Equal(got, want) {
 		t.Errorf("Messages = %v, want %v", got, want)
+	}
+}
+
+// FuzzVetSuccess: whatever an upstream sends as a success, what VetSuccess
+// lets through is one JSON object with a clean message and code 0, whose
+// every name and string passes the leak detector, and which VetSuccess
+// passes unchanged (a replay or a second keygate changes nothing).
+func FuzzVetSuccess(f *testing.F) {
+	secrets := []string{"tok-global-secret", "KEY-TEST-0000-0000-0000-0001"}
+	for _, s := range []string{
+		`{"message":"License valid","licenseeName":"Ada","code":0}`,
+		`{"data":{"devices":[{"hostId":"h","activationTime":"2026-01-02T03:04:05Z"}],"customer":{"email":"a@b.co"}}}`,
+		`{"a":"postgres://u:p@db/x","b":["10.0.0.1",{"c":"\u0041KIAIOSFODNN7EXAMPLE"}],"d":1e3,"e":null}`,
+		`{"message":"say \"hi\"","code":0,"x":"tab\tnot\u2028"}`,
+		`{"a":1,"a":2}`, `[1]`, `{"code":0.0}`, "{\"x\":\"\xff\"}",
+	} {
+		f.Add(s)
+	}
+	p := Default()
+	routes := []*Route{nil, p.Match("POST", "/get-key"), p.Match("POST", "/activate-key")}
+	f.Fuzz(func(t *testing.T, body string) {
+		for _, r := range routes {
+			out, _, ok := r.VetSuccess([]byte(body), secrets)
+			if !ok {
+				continue
+			}
+			var m map[string]any
+			if err := json.Unmarshal(out, &m); err != nil || !utf8.Valid(out) {
+				t.Fatalf("VetSuccess(%q) = %q: not a JSON object: %v", body, out, err)
+			}
+			if msg, _ := m["message"].(string); Leak(msg, secrets...) != "" || m["code"] != float64(0) {
+				t.Fatalf("VetSuccess(%q) = %q: message or code not the contract's", body, out)
+			}
+			walkStrings(m, func(s string) {
+				if r == nil && Leak(s, secrets...) != "" {
+					t.Fatalf("VetSuccess(%q) = %q passes %q, which leaks %s", body, out, s, Leak(s, secrets...))
+				}
+				if strings.Contains(s, secrets[0]) {
+					t.Fatalf("VetSuccess(%q) = %q repeats the token", body, out)
+				}
+			})
+			again, removed, ok := r.VetSuccess(out, secrets)
+			if !ok || string(again) != string(out) || len(removed) != 0 {
+				t.Fatalf("VetSuccess(VetSuccess(%q)) = %q, %v, %v; want %q unchanged", body, again, removed, ok, out)
+			}
+		}
+	})
+}
+
+func walkStrings(v any, fn func(string)) {
+	switch v := v.(type) {
+	case string:
+		fn(v)
+	case map[string]any:
+		for k, x := range v {
+			fn(k)
+			walkStrings(x, fn)
+		}
+	case []any:
+		for _, x := range v {
+			walkStrings(x, fn)
+		}
 	}
 }
