@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -231,5 +232,47 @@ func walkStrings(v any, fn func(string)) {
 		for _, x := range v {
 			walkStrings(x, fn)
 		}
+	}
+}
+
+// TestResponseMessages: the built-in policy lets Keymint's documented
+// messages through and no other, on errors and successes alike.
+func TestResponseMessages(t *testing.T) {
+	get := Default().Match("POST", "/get-key")
+	tests := []struct {
+		status int
+		msg    string
+		want   string
+	}{
+		{404, "License key not found", "License key not found"},
+		{404, "Key gone", MsgNotFound},
+		{403, "License is blocked", "License is blocked"},
+		{403, "Blocked by admin", MsgForbidden},
+		{200, "License key fetched", "License key fetched"},
+		{200, "Fetched for admin", MsgOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.msg, func(t *testing.T) {
+			code := DefaultCode(tc.status)
+			if tc.status == 403 {
+				code = 2
+			}
+			body := RenderBody(tc.msg, code)
+			got := ""
+			if tc.status == 200 {
+				out, _, ok := get.VetSuccess(body, nil)
+				if !ok {
+					t.Fatalf("VetSuccess(%s) refused", body)
+				}
+				got = string(out[len(`{"message":"`) : bytes.IndexByte(out[len(`{"message":"`):], '"')+len(`{"message":"`)])
+			} else if pass, e, _ := get.Normalize(tc.status, body, false, true); pass {
+				got = tc.msg
+			} else {
+				got = e.Message
+			}
+			if got != tc.want {
+				t.Errorf("message of %d %q = %q, want %q", tc.status, tc.msg, got, tc.want)
+			}
+		})
 	}
 }
