@@ -452,3 +452,41 @@ func metricsText(t *testing.T, g *gateway) string {
 	raw, _ := io.ReadAll(resp.Body)
 	return string(raw)
 }
+
+// TestSecretParamsNeverEchoed: a license key that looks like plain words
+// (nothing the detector's patterns catch) is still kept out of answers,
+// because the policy marks licenseKey secret. The policy is the built-in one
+// without its allowlists, so only the secret marking stands in the way.
+func TestSecretParamsNeverEchoed(t *testing.T) {
+	const key = "plain-words-key-for-ada-lovelace"
+	p := policy.Default()
+	for _, r := range p.Routes {
+		r.Response = nil
+	}
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		want   string
+	}{
+		{"success field", 200, `{"message":"Done","code":0,"owner":"Key ` + key + ` belongs to Ada"}`, `{"message":"Done","code":0}`},
+		{"success field, other case, no dashes", 200, `{"owner":"PLAINWORDSKEYFORADALOVELACE"}`, `{"message":"OK","code":0}`},
+		{"success message", 200, `{"message":"Key ` + key + `","code":0}`, `{"message":"OK","code":0}`},
+		{"error message", 404, `{"message":"No license ` + key + ` here","code":1}`, `{"message":"Not found","code":1}`},
+		{"other text passes", 404, `{"message":"No license here","code":1}`, `{"message":"No license here","code":1}`},
+	}
+	g := newGateway(t, withPolicy(p))
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g.up.set(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tc.status)
+				io.WriteString(w, tc.body)
+			})
+			a := g.do(t, call{path: "/get-key", token: testTokens["global"], body: getBody(key)})
+			if string(a.raw) != tc.want {
+				t.Errorf("answer = %s, want %s", a.raw, tc.want)
+			}
+		})
+	}
+}
