@@ -144,6 +144,10 @@ func (g *Gateway) normalize(route *policy.Route, secrets []string, resp *http.Re
 		return
 	}
 	g.count(route.Name, kind)
+	if kind == policy.RewriteLeak { // the message itself stays out of logs too: it may hold a secret
+		g.log.Warn("upstream message withheld", "request_id", resp.Request.Header.Get("X-Request-Id"), "route", route.Name,
+			"status", resp.StatusCode)
+	}
 	if resp.StatusCode == http.StatusTooManyRequests {
 		e.RetryAfter = retryAfter(upRetry, g.now())
 	}
