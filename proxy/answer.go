@@ -13,11 +13,10 @@ import (
 // whatever the status, unless the route's policy lists it.
 func answerHeader(name string) bool {
 	switch name {
-	case "Content-Type", "Content-Length", "Cache-Control", "Retry-After", "X-Request-Id", ReplayHeader,
-		"Ratelimit", "Ratelimit-Policy", "Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset":
+	case "Content-Type", "Content-Length", "Cache-Control", "Retry-After", "X-Request-Id", ReplayHeader:
 		return true
 	}
-	return false
+	return slices.Contains(rateHeaderNames, name)
 }
 
 // upstreamHeader reports whether an upstream's header may reach the client:

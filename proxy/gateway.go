@@ -67,15 +67,14 @@ type Gateway struct {
 	proxies map[*policy.Route]*httputil.ReverseProxy
 	timeout time.Duration
 	maxBody int64
-	// maxAnswer caps upstream success bodies
-	maxAnswer int64
-	trusted   []netip.Prefix
-	log       *slog.Logger
-	metrics   *Metrics
-	headers   HeaderMode
-	idem      *IdempotencyOptions
-	ready     atomic.Bool
-	now       func() time.Time
+	maxResp int64 // upstream success body cap
+	trusted []netip.Prefix
+	log     *slog.Logger
+	metrics *Metrics
+	headers HeaderMode
+	idem    *IdempotencyOptions
+	ready   atomic.Bool
+	now     func() time.Time
 }
 
 // New builds a Gateway. It starts not ready; call SetReady once everything
@@ -103,19 +102,19 @@ func New(o Options) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{
-		policy:    o.Policy,
-		tokens:    o.Tokens,
-		auth:      o.Auth,
-		upAuth:    o.UpstreamAuth,
-		limiter:   o.Limiter,
-		timeout:   o.UpstreamTimeout,
-		maxBody:   o.MaxBodyBytes,
-		maxAnswer: o.MaxAnswerBytes,
-		trusted:   o.TrustedProxies,
-		log:       o.Logger,
-		metrics:   o.Metrics,
-		headers:   o.RateHeaders,
-		now:       time.Now,
+		policy:  o.Policy,
+		tokens:  o.Tokens,
+		auth:    o.Auth,
+		upAuth:  o.UpstreamAuth,
+		limiter: o.Limiter,
+		timeout: o.UpstreamTimeout,
+		maxBody: o.MaxBodyBytes,
+		maxResp: o.MaxAnswerBytes,
+		trusted: o.TrustedProxies,
+		log:     o.Logger,
+		metrics: o.Metrics,
+		headers: o.RateHeaders,
+		now:     time.Now,
 	}
 	if g.headers == "" {
 		g.headers = HeadersDraft
@@ -138,8 +137,8 @@ func New(o Options) (*Gateway, error) {
 	if g.maxBody == 0 {
 		g.maxBody = 64 << 10
 	}
-	if g.maxAnswer == 0 {
-		g.maxAnswer = defaultAnswerCap
+	if g.maxResp == 0 {
+		g.maxResp = defaultAnswerCap
 	}
 	if g.log == nil {
 		g.log = slog.Default()

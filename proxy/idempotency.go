@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -176,11 +177,10 @@ func replay(w *statusWriter, rec *IdempotencyRecord, route *policy.Route) {
 // (stored apart) and what belongs to each request (its id, its limits).
 func replayableHeader(name string) bool {
 	switch name {
-	case "Content-Type", "Content-Length", "X-Request-Id", "Retry-After", ReplayHeader,
-		"Ratelimit", "Ratelimit-Policy", "Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset":
+	case "Content-Type", "Content-Length", "X-Request-Id", "Retry-After", ReplayHeader:
 		return false
 	}
-	return true
+	return !slices.Contains(rateHeaderNames, name)
 }
 
 // replayable returns the replayable headers of an answer; nil when none.

@@ -171,12 +171,12 @@ func (g *Gateway) normalizeSuccess(route *policy.Route, secrets []string, resp *
 			"reason", why, "err", err)
 		replaceWith(resp, policy.Errorf(500, policy.MsgServerError))
 	}
-	if resp.ContentLength > g.maxAnswer {
+	if resp.ContentLength > g.maxResp {
 		resp.Body.Close()
 		fail("oversize", "body larger than the cap", nil)
 		return
 	}
-	raw, truncated, err := readCapped(resp.Body, g.maxAnswer, resp.ContentLength)
+	raw, truncated, err := readCapped(resp.Body, g.maxResp, resp.ContentLength)
 	resp.Body.Close()
 	switch {
 	case err != nil:
@@ -188,7 +188,7 @@ func (g *Gateway) normalizeSuccess(route *policy.Route, secrets []string, resp *
 	}
 	body := raw
 	if !identity(enc) {
-		if body, truncated = decoded(enc, raw, false, g.maxAnswer); truncated {
+		if body, truncated = decoded(enc, raw, false, g.maxResp); truncated {
 			fail("success", "body encoding not decodable within the cap", nil)
 			return
 		}
@@ -294,18 +294,6 @@ func isJSON(h http.Header) bool {
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	return err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")))
-}
-
-// ensureJSONType labels an answer application/json, keeping a charset the
-// upstream gave; clients are promised exactly that media type.
-func ensureJSONType(h http.Header) {
-	ct := h.Get("Content-Type")
-	if ct == "application/json" {
-		return
-	}
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-		h.Set("Content-Type", "application/json")
-	}
 }
 
 // maxRetryAfter is the longest upstream Retry-After keygate repeats.
