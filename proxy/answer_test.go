@@ -490,3 +490,50 @@ func TestSecretParamsNeverEchoed(t *testing.T) {
 		})
 	}
 }
+
+// TestUpstreamTrailersDropped: trailers an upstream sends after its body
+// (which the transport fills in once the body is read) never follow an
+// answer, over HTTP/1.1 or HTTP/2.
+func TestUpstreamTrailersDropped(t *testing.T) {
+	g := newGateway(t)
+	h2 := httptest.NewUnstartedServer(g.Gateway)
+	h2.EnableHTTP2 = true
+	h2.StartTLS()
+	t.Cleanup(h2.Close)
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"success", 200, `{"message":"License valid","code":0}`},
+		{"contract error", 404, `{"message":"License key not found","code":1}`},
+	} {
+		for _, srv := range []*httptest.Server{g.srv, h2} {
+			t.Run(fmt.Sprintf("%s %v", tc.name, srv == h2), func(t *testing.T) {
+				g.up.set(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Trailer", "X-Db-Host")
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(tc.status)
+					io.WriteString(w, tc.body)
+					w.(http.Flusher).Flush()
+					w.Header().Set("X-Db-Host", "db-primary.prod.internal")
+				})
+				req, _ := http.NewRequest("POST", srv.URL+"/activate-key", strings.NewReader(activateBody(testKey)))
+				req.Header.Set("Authorization", "Bearer "+testTokens["global"])
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := srv.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != tc.status || string(raw) != tc.body {
+					t.Errorf("answer = %d %s, want %d %s", resp.StatusCode, raw, tc.status, tc.body)
+				}
+				if len(resp.Trailer) != 0 || resp.Header.Get("Trailer") != "" {
+					t.Errorf("trailers = %v (Trailer %q), want none", resp.Trailer, resp.Header.Get("Trailer"))
+				}
+			})
+		}
+	}
+}

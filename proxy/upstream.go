@@ -242,6 +242,7 @@ func setBody(resp *http.Response, b []byte) {
 	resp.Body = mb
 	resp.ContentLength = int64(len(b))
 	resp.TransferEncoding = nil
+	resp.Trailer = nil // filled in by the transport once the body was read: keygate sends none
 	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
 }
 
