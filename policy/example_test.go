@@ -37,7 +37,7 @@ func ExampleRoute_Normalize() {
 	}{
 		{404, `{"message":"Customer not found","code":2}`},            // valid for this route
 		{404, `{"message":"Customer not found","code":1}`},            // the route makes this a refusal
-		{403, `{"error":"License key is blocked"}`},                   // another shape
+		{403, `{"error":"License is blocked"}`},                       // another shape
 		{502, `<html><h1>502 Bad Gateway</h1></html>`},                // not a contract status
 		{500, `{"message":"connect 10.0.0.7:5432 refused","code":1}`}, // leaks an address
 	} {
@@ -51,9 +51,9 @@ func ExampleRoute_Normalize() {
 	// Output:
 	// 404 passed unchanged
 	// 404 rewritten (code): 404 {"message":"Customer not found","code":2}
-	// 403 rewritten (body): 403 {"message":"License key is blocked","code":2}
+	// 403 rewritten (body): 403 {"message":"License is blocked","code":2}
 	// 502 rewritten (status): 500 {"message":"Server error","code":1}
-	// 500 rewritten (body): 500 {"message":"Server error","code":1}
+	// 500 rewritten (leak): 500 {"message":"Server error","code":1}
 }
 
 func ExampleRoute_ParseBody() {

@@ -60,7 +60,7 @@ func FuzzNormalize(f *testing.F) {
 					name, status, body, truncated, isJSON, e, kind)
 			}
 		} else {
-			if e == nil || !slices.Contains([]string{RewriteStatus, RewriteBody, RewriteCode}, kind) {
+			if e == nil || !slices.Contains([]string{RewriteStatus, RewriteBody, RewriteCode, RewriteLeak}, kind) {
 				t.Fatalf("%s: Normalize(%d, %q) = rewrite, %v, %q; want an error and a rewrite kind", name, status, body, e, kind)
 			}
 			if e.Status != want || e.Err != nil || e.RetryAfter != 0 {
@@ -75,7 +75,7 @@ func FuzzNormalize(f *testing.F) {
 		if !validCode(r, status, outStatus, code) {
 			t.Fatalf("%s: Normalize(%d, %q) sends %d with code %d, not a code for that status", name, status, body, outStatus, code)
 		}
-		if !safeMessage(msg) {
+		if !safeMessage(msg, nil) {
 			t.Fatalf("%s: Normalize(%d, %q) sends message %q, which is not safe", name, status, body, msg)
 		}
 		if !pass && msg != e.Message {

@@ -3,7 +3,6 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -18,6 +17,7 @@ const (
 	RewriteStatus = "status" // status outside the contract
 	RewriteBody   = "body"   // body not the contract's JSON shape
 	RewriteCode   = "code"   // right shape, wrong code for the status
+	RewriteLeak   = "leak"   // message unsafe (see Leak) or not one the route lists
 )
 
 // ContractStatus maps any upstream error status (>= 300) to the contract
@@ -41,6 +41,13 @@ func ContractStatus(status int) int {
 // be sent unchanged; otherwise e is the answer to send instead, and kind says
 // why it was rewritten. r may be nil (no route overrides).
 func (r *Route) Normalize(status int, body []byte, truncated, isJSON bool) (pass bool, e *Error, kind string) {
+	return r.NormalizeFor(status, body, truncated, isJSON, nil)
+}
+
+// NormalizeFor is Normalize for a request whose token and secret parameters
+// (see Route.Secrets) are secrets: a message that repeats one of them is
+// replaced, as is one the route's response.messages do not list.
+func (r *Route) NormalizeFor(status int, body []byte, truncated, isJSON bool, secrets []string) (pass bool, e *Error, kind string) {
 	target := ContractStatus(status)
 	var up upstreamBody
 	if !truncated && isJSON {
@@ -58,8 +65,8 @@ func (r *Route) Normalize(status int, body []byte, truncated, isJSON bool) (pass
 		kind = RewriteBody
 	case up.code != code:
 		kind = RewriteCode
-	case !safeMessage(up.message):
-		kind = RewriteBody
+	case !r.allowedMessage(up.message, secrets):
+		kind = RewriteLeak
 	case rule != nil && rule.Message != "" && up.message != rule.Message:
 		kind = RewriteBody // the rule names the message to answer with
 	default:
@@ -69,7 +76,7 @@ func (r *Route) Normalize(status int, body []byte, truncated, isJSON bool) (pass
 	switch {
 	case rule != nil && rule.Message != "":
 		msg = rule.Message
-	case safeMessage(up.message):
+	case r.allowedMessage(up.message, secrets):
 		msg = up.message
 	}
 	return false, &Error{Status: target, Code: code, Message: msg}, kind
@@ -80,7 +87,7 @@ func (r *Route) errorRule(status int, msg string) *ErrorRule {
 		return nil
 	}
 	for _, e := range r.Errors {
-		if e != nil && e.Status == status && (e.Match == "" || containsFold(msg, e.Match)) {
+		if e != nil && e.Status == status && e.matches(msg) {
 			return e
 		}
 	}
@@ -240,33 +247,10 @@ func jsonString(raw json.RawMessage) (string, bool) {
 	return s, json.Unmarshal(raw, &s) == nil
 }
 
-var (
-	ipRE       = regexp.MustCompile(`\b\d{1,3}(\.\d{1,3}){3}\b|\[[0-9a-fA-F:]+\]|\b[0-9a-fA-F]{1,4}(:[0-9a-fA-F]{0,4}){4,7}\b|\b[0-9a-fA-F]{1,4}::|::[0-9a-fA-F]{1,4}\b`)
-	hostPortRE = regexp.MustCompile(`[A-Za-z0-9-]\.[A-Za-z0-9.-]+:\d{2,5}\b|\blocalhost\b`)
-	// filePathRE finds file paths: two or more absolute segments, or a source file name
-	filePathRE = regexp.MustCompile(`(^|[\s(])(/[\w.-]+){2,}|\b[\w-]+\.(js|ts|py|go|java|rb|php|cs|kt|scala|ex)(:\d+|\b)`)
-	leakWords  = []string{"://", "exception", "traceback", "goroutine ", "panic:", "stack", "sqlstate", "errno", " at line "}
-)
-
 // safeMessage reports whether an upstream message may be repeated to a
-// client: one short line of printable text that shows no markup, stack trace,
-// address or URL.
-func safeMessage(s string) bool {
-	if s == "" || len(s) > maxMessage || hasControl(s) || strings.ContainsAny(s, "<>{}") {
-		return false
-	}
-	lower := strings.ToLower(s)
-	for _, w := range leakWords {
-		if strings.Contains(lower, w) {
-			return false
-		}
-	}
-	// Each regexp runs only when s has what any of its matches needs: most
-	// messages ("License not found") need none of them.
-	mayIP := strings.ContainsAny(s, ":[") || strings.IndexByte(s, '.') >= 0 && strings.ContainsAny(s, "0123456789")
-	mayHostPort := strings.IndexByte(s, ':') >= 0 || strings.Contains(s, "localhost")
-	mayPath := strings.ContainsAny(s, "/.")
-	return !(mayIP && ipRE.MatchString(s)) && !(mayHostPort && hostPortRE.MatchString(s)) && !(mayPath && filePathRE.MatchString(s))
+// client: one short line that passes the leak detector.
+func safeMessage(s string, secrets []string) bool {
+	return s != "" && len(s) <= maxMessage && Leak(s, secrets...) == ""
 }
 
 // CodeOfContract returns the code of a body that Normalize passed as a valid

@@ -45,6 +45,9 @@ type Route struct {
 	Idempotent bool         `yaml:"idempotent"`
 	Limits     []*Limit     `yaml:"limits" what:"limit"`      // rate limits, all checked for every request
 	Errors     []*ErrorRule `yaml:"errors" what:"error rule"` // upstream error overrides, first match wins
+	// Response says what of the upstream's answers may reach a client; nil:
+	// every answer passes the leak detector alone.
+	Response *Response `yaml:"response"`
 
 	line     int
 	params   []*Param // sorted by name
@@ -60,6 +63,9 @@ type Param struct {
 	Min      int               `yaml:"min"`  // minimum length in characters (strings)
 	Max      int               `yaml:"max"`  // maximum length in characters; 0: no limit
 	Fields   map[string]*Param `yaml:"fields" what:"param"`
+	// Secret marks a value that answers must not repeat (a license key): a
+	// message or success field holding it is replaced or removed.
+	Secret bool `yaml:"secret"`
 
 	// Name is the parameter's name, filled in by validation.
 	Name   string `yaml:"-"`
@@ -106,10 +112,12 @@ type Dim struct {
 type ErrorRule struct {
 	Status  int    `yaml:"status"`  // upstream status it applies to
 	Match   string `yaml:"match"`   // optional: only when the upstream message contains this (case-insensitive)
+	Pattern string `yaml:"pattern"` // optional: only when the upstream message matches this regular expression (case-insensitive)
 	Code    int    `yaml:"code"`    // contract code to answer with
 	Message string `yaml:"message"` // optional: client message to answer with
 
 	line int
+	re   *regexp.Regexp
 }
 
 // UnmarshalYAML decodes a route strictly and remembers its line.
@@ -357,7 +365,9 @@ func (r *Route) validate(ps *problems) {
 		if len(e.Message) > maxMessage || strings.ContainsAny(e.Message, "\r\n") {
 			ps.add(e.line, "route %s: error rule message must be one line of at most %d bytes", r.Name, maxMessage)
 		}
+		e.validatePattern(ps, r.Name)
 	}
+	r.Response.validate(ps, r)
 }
 
 var paramTypes = map[string]bool{"string": true, "numeric": true, "datetime": true, "email": true, "boolean": true, "object": true}

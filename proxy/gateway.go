@@ -49,6 +49,7 @@ type Options struct {
 	UpstreamAuth    UpstreamCredential // nil: the client's Authorization is forwarded
 	Limiter         Limiter
 	MaxBodyBytes    int64               // request body cap; 0: 64 KiB
+	MaxAnswerBytes  int64               // upstream success body cap, decoded; larger ones become 500s; 0: 256 KiB
 	TrustedProxies  []netip.Prefix      // peers whose X-Forwarded-For is believed
 	Logger          *slog.Logger        // nil: slog.Default()
 	Metrics         *Metrics            // nil: none
@@ -67,6 +68,7 @@ type Gateway struct {
 	proxies map[*policy.Route]*httputil.ReverseProxy
 	timeout time.Duration
 	maxBody int64
+	maxResp int64 // upstream success body cap
 	trusted []netip.Prefix
 	log     *slog.Logger
 	metrics *Metrics
@@ -94,8 +96,8 @@ func New(o Options) (*Gateway, error) {
 			errs = append(errs, fmt.Errorf("proxy: rate-limit headers: %w", err))
 		}
 	}
-	if o.UpstreamTimeout < 0 || o.MaxBodyBytes < 0 {
-		errs = append(errs, errors.New("proxy: timeout and body cap must not be negative"))
+	if o.UpstreamTimeout < 0 || o.MaxBodyBytes < 0 || o.MaxAnswerBytes < 0 {
+		errs = append(errs, errors.New("proxy: timeout and body caps must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -108,6 +110,7 @@ func New(o Options) (*Gateway, error) {
 		limiter: o.Limiter,
 		timeout: o.UpstreamTimeout,
 		maxBody: o.MaxBodyBytes,
+		maxResp: o.MaxAnswerBytes,
 		trusted: o.TrustedProxies,
 		log:     o.Logger,
 		metrics: o.Metrics,
@@ -135,6 +138,9 @@ func New(o Options) (*Gateway, error) {
 	}
 	if g.maxBody == 0 {
 		g.maxBody = 64 << 10
+	}
+	if g.maxResp == 0 {
+		g.maxResp = defaultAnswerCap
 	}
 	if g.log == nil {
 		g.log = slog.Default()

@@ -102,7 +102,7 @@ func (g *Gateway) serve(w *statusWriter, r *http.Request, a *attempt) *policy.Er
 	r.TransferEncoding = nil
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	g.proxies[route].ServeHTTP(w, r.WithContext(ctx))
+	g.forward(w, r.WithContext(ctx), a)
 	g.settle(context.WithoutCancel(ctx), w, a)
 	return nil
 }

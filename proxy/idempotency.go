@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -37,6 +38,8 @@ type IdempotencyRecord struct {
 	Code   string `json:"c,omitempty"` // contract code, for metrics
 	Type   string `json:"t,omitempty"` // Content-Type
 	Body   []byte `json:"b,omitempty"`
+	// Header holds the answer's other replayable headers (see replayable).
+	Header http.Header `json:"h,omitempty"`
 }
 
 // IdempotencyOptions configure Idempotency-Key handling.
@@ -116,7 +119,7 @@ func (g *Gateway) beginIdempotent(ctx context.Context, w *statusWriter, r *http.
 			return nil, policy.Errorf(400, msgIdemMismatch), true
 		case rec.Done:
 			g.countIdem(a.route.Name, "replayed")
-			replay(w, rec)
+			replay(w, rec, a.route)
 			return nil, nil, true
 		}
 		// the first request is still in flight: wait for its answer
@@ -147,7 +150,7 @@ func (g *Gateway) finishIdempotent(ctx context.Context, w *statusWriter, a *atte
 		return
 	}
 	rec := &IdempotencyRecord{Owner: c.owner, FP: c.fp, Done: true, Status: w.status, Code: w.code,
-		Type: w.Header().Get("Content-Type"), Body: w.capture}
+		Type: w.Header().Get("Content-Type"), Body: w.capture, Header: replayable(w.Header())}
 	if err := g.idem.Store.Complete(ctx, c.key, rec, g.idem.TTL); err != nil {
 		g.log.Warn("idempotency store failed; a retry will reach the backend", "route", a.route.Name, "err", err)
 		g.countIdem(a.route.Name, "unavailable")
@@ -156,9 +159,15 @@ func (g *Gateway) finishIdempotent(ctx context.Context, w *statusWriter, a *atte
 	g.countIdem(a.route.Name, "stored")
 }
 
-// replay writes a stored answer byte for byte.
-func replay(w *statusWriter, rec *IdempotencyRecord) {
+// replay writes a stored answer byte for byte, with the headers it had.
+func replay(w *statusWriter, rec *IdempotencyRecord, route *policy.Route) {
+	w.extra = route.AnswerHeaders()
 	h := w.Header()
+	for k, v := range rec.Header {
+		if replayableHeader(k) {
+			h[k] = v
+		}
+	}
 	if rec.Type != "" {
 		h.Set("Content-Type", rec.Type)
 	}
@@ -167,6 +176,31 @@ func replay(w *statusWriter, rec *IdempotencyRecord) {
 	h.Set(codeHeader, rec.Code)
 	w.WriteHeader(rec.Status)
 	_, _ = w.Write(rec.Body)
+}
+
+// replayableHeader reports whether a header of a first answer is stored for
+// its replays: all that answers carry but Content-Type and Content-Length
+// (stored apart) and what belongs to each request (its id, its limits).
+func replayableHeader(name string) bool {
+	switch name {
+	case "Content-Type", "Content-Length", "X-Request-Id", "Retry-After", ReplayHeader:
+		return false
+	}
+	return !slices.Contains(rateHeaderNames, name)
+}
+
+// replayable returns the replayable headers of an answer; nil when none.
+func replayable(h http.Header) http.Header {
+	var out http.Header
+	for k, v := range h {
+		if replayableHeader(k) {
+			if out == nil {
+				out = http.Header{}
+			}
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func validIdemKey(k string) bool {

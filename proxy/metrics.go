@@ -48,7 +48,7 @@ func NewMetrics() *Metrics {
 		}, []string{"route"}),
 		rewrites: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keygate_upstream_rewrites_total",
-			Help: "Upstream answers rewritten into the contract, by route and kind (status, body, code, success, transport).",
+			Help: "Upstream answers rewritten into the contract, by route and kind (status, body, code, leak, success, oversize, transport; header and field count each upstream header and success field dropped).",
 		}, []string{"route", "kind"}),
 		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "keygate_token_rejections_total",

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/keygate/keygate/policy"
@@ -30,13 +31,19 @@ const codeHeader = "Keygate-Internal-Code"
 
 // statusWriter records the status sent and stamps the request id on the
 // answer. It drops 1xx answers (ReverseProxy forwards an upstream's 103 Early
-// Hints), because no status outside the contract may leave keygate.
+// Hints), because no status outside the contract may leave keygate, and
+// restores the fields keygate set before forwarding, which ReverseProxy
+// clears after a 1xx. It sends only the headers answerHeader and the route
+// allow, whatever wrote them.
 type statusWriter struct {
 	http.ResponseWriter
 	requestID string
 	status    int
 	code      string // contract code, for metrics
 	written   int64
+
+	extra []string    // headers the route passes beside answerHeader's
+	kept  http.Header // keygate's own fields when the request was forwarded
 
 	capture     []byte // when not nil, a copy of the body, for the idempotency store
 	captureMax  int
@@ -54,7 +61,16 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	h := w.ResponseWriter.Header()
 	w.code = h.Get(codeHeader)
-	h.Del(codeHeader)
+	for k, v := range w.kept {
+		if _, ok := h[k]; !ok {
+			h[k] = v
+		}
+	}
+	for k := range h {
+		if !answerHeader(k) && !slices.Contains(w.extra, k) {
+			delete(h, k)
+		}
+	}
 	h.Set("X-Request-Id", w.requestID)
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -73,6 +89,21 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// keep records the fields keygate has set so far (its rate-limit fields) and
+// the route's extra answer headers, before the request is forwarded.
+func (w *statusWriter) keep(route *policy.Route) {
+	w.extra = route.AnswerHeaders()
+	h := w.ResponseWriter.Header()
+	for k, v := range h {
+		if answerHeader(k) {
+			if w.kept == nil {
+				w.kept = make(http.Header, len(h))
+			}
+			w.kept[k] = v
+		}
+	}
 }
 
 // Unwrap lets http.ResponseController reach Flush on the real writer.

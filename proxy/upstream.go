@@ -25,8 +25,8 @@ const upstreamConns = 256
 
 // Caps on what keygate reads of an upstream answer before deciding on it.
 const (
-	errorBodyCap   = 16 << 10 // error answers: enough for any contract body
-	successBodyCap = 1 << 20  // successes without a JSON content type, checked before they pass
+	errorBodyCap     = 16 << 10  // error answers: enough for any contract body
+	defaultAnswerCap = 256 << 10 // successes (Options.MaxAnswerBytes): Keymint's are a few hundred bytes
 )
 
 // NewTransport returns the upstream transport: keep-alive connections sized
@@ -103,7 +103,7 @@ func (g *Gateway) newReverseProxy(target *url.URL, transport http.RoundTripper, 
 		},
 		Transport:      &timedTransport{base: transport, g: g, route: route.Name},
 		BufferPool:     bufferPool{},
-		ModifyResponse: func(resp *http.Response) error { g.normalize(route, resp); return nil },
+		ModifyResponse: func(resp *http.Response) error { g.normalize(route, nil, resp); return nil }, // forward sets the request's own
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			g.count(route.Name, "transport")
 			g.log.Warn("upstream failed", "request_id", r.Header.Get("X-Request-Id"), "route", route.Name, "err", err)
@@ -113,91 +113,102 @@ func (g *Gateway) newReverseProxy(target *url.URL, transport http.RoundTripper, 
 	}
 }
 
-// normalize rewrites an upstream answer into the contract in place. Valid
-// contract answers and JSON successes pass through untouched.
-func (g *Gateway) normalize(route *policy.Route, resp *http.Response) {
-	resp.Header.Del("X-Request-Id")        // keygate sets its own
-	for _, name := range rateHeaderNames { // keygate's limits are the ones the client meets
-		resp.Header.Del(name)
-	}
+// normalize rewrites an upstream answer into the contract in place: only
+// listed headers stay (answerHeaders), every body is read whole within its
+// cap and the request's deadline, decoded, and checked. secrets are what the
+// answer must not repeat (the request's token and secret parameters).
+func (g *Gateway) normalize(route *policy.Route, secrets []string, resp *http.Response) {
+	enc := resp.Header.Get("Content-Encoding")
+	upRetry := resp.Header.Get("Retry-After")
+	resp.Header = g.answerHeaders(route, secrets, resp.Header)
+	resp.Trailer = nil
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		g.normalizeSuccess(route, resp)
+		g.normalizeSuccess(route, secrets, resp, enc)
 		return
 	}
 	raw, truncated, err := readCapped(resp.Body, errorBodyCap, resp.ContentLength)
 	resp.Body.Close()
 	truncated = truncated || err != nil
 	body := raw
-	if enc := resp.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") {
-		body, truncated = decoded(enc, raw, truncated)
+	if !identity(enc) {
+		body, truncated = decoded(enc, raw, truncated, errorBodyCap)
 	}
-	pass, e, kind := route.Normalize(resp.StatusCode, body, truncated, isJSON(resp.Header))
+	pass, e, kind := route.NormalizeFor(resp.StatusCode, body, truncated, isJSON(resp.Header), secrets)
 	if pass {
-		ensureJSONType(resp.Header)
-		setBody(resp, raw)
+		resp.Header.Set("Content-Type", "application/json")
+		setBody(resp, body) // decoded: keygate sends identity only
 		resp.Header.Set(codeHeader, strconv.Itoa(policy.CodeOfContract(body)))
+		if d := retryAfter(upRetry, g.now()); d > 0 && resp.StatusCode == http.StatusTooManyRequests {
+			resp.Header.Set("Retry-After", strconv.FormatInt(policy.RetryAfterSeconds(d), 10))
+		}
 		return
 	}
 	g.count(route.Name, kind)
+	if kind == policy.RewriteLeak { // the message itself stays out of logs too: it may hold a secret
+		g.log.Warn("upstream message withheld", "request_id", resp.Request.Header.Get("X-Request-Id"), "route", route.Name,
+			"status", resp.StatusCode)
+	}
 	if resp.StatusCode == http.StatusTooManyRequests {
-		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"))
+		e.RetryAfter = retryAfter(upRetry, g.now())
 	}
 	replaceWith(resp, e)
 }
 
-// normalizeSuccess sends every 2xx as 200 with a JSON object body. Bodies up
-// to successBodyCap are read whole first, so one that is cut off, or is not a
-// JSON object (an HTML page served with 200), becomes a contract 500 instead
-// of a broken answer; an empty success becomes {"message":"OK","code":0}.
-// Larger bodies stream through unchecked.
-func (g *Gateway) normalizeSuccess(route *policy.Route, resp *http.Response) {
+// normalizeSuccess sends every 2xx as 200 with a JSON object body that
+// VetSuccess checked. The body is read whole, up to the success cap and
+// within the request's deadline: one that is larger, endless, cut off, in an
+// encoding keygate does not decode, or not a JSON object (an HTML page served
+// with 200) becomes a contract 500, never a stream. An empty success becomes
+// {"message":"OK","code":0}.
+func (g *Gateway) normalizeSuccess(route *policy.Route, secrets []string, resp *http.Response, enc string) {
 	if resp.StatusCode != http.StatusOK {
 		g.count(route.Name, "status")
 		resp.StatusCode, resp.Status = http.StatusOK, "200 OK"
 	}
-	raw, truncated, err := readCapped(resp.Body, successBodyCap, resp.ContentLength)
-	if truncated && err == nil {
-		resp.Header.Set(codeHeader, "0")
-		resp.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(raw), resp.Body), resp.Body}
-		return
-	}
-	resp.Body.Close()
-	body, encoded := raw, false
-	if enc := resp.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "identity") && err == nil {
-		body, truncated = decoded(enc, raw, false)
-		encoded = true
-	}
-	if err != nil {
-		g.count(route.Name, "transport")
-		g.log.Warn("upstream success body failed", "request_id", resp.Request.Header.Get("X-Request-Id"), "route", route.Name, "err", err)
+	fail := func(kind, why string, err error) {
+		g.count(route.Name, kind)
+		g.log.Warn("upstream success refused", "request_id", resp.Request.Header.Get("X-Request-Id"), "route", route.Name,
+			"reason", why, "err", err)
 		replaceWith(resp, policy.Errorf(500, policy.MsgServerError))
+	}
+	if resp.ContentLength > g.maxResp {
+		resp.Body.Close()
+		fail("oversize", "body larger than the cap", nil)
 		return
 	}
-	if len(bytes.TrimSpace(body)) == 0 && !truncated {
+	raw, truncated, err := readCapped(resp.Body, g.maxResp, resp.ContentLength)
+	resp.Body.Close()
+	switch {
+	case err != nil:
+		fail("transport", "body could not be read", err)
+		return
+	case truncated:
+		fail("oversize", "body larger than the cap", nil)
+		return
+	}
+	body := raw
+	if !identity(enc) {
+		if body, truncated = decoded(enc, raw, false, g.maxResp); truncated {
+			fail("success", "body encoding not decodable within the cap", nil)
+			return
+		}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
 		replaceWith(resp, &policy.Error{Status: 200, Code: policy.CodeOK, Message: policy.MsgOK})
 		return
 	}
-	out, ok := policy.NormalizeSuccess(body)
-	if truncated || !ok {
-		g.count(route.Name, "success")
-		g.log.Warn("upstream success is not a contract JSON object", "request_id", resp.Request.Header.Get("X-Request-Id"),
-			"route", route.Name, "content_type", resp.Header.Get("Content-Type"))
-		replaceWith(resp, policy.Errorf(500, policy.MsgServerError))
+	out, removed, ok := route.VetSuccess(body, secrets)
+	if !ok {
+		fail("success", "not a contract JSON object", nil)
 		return
 	}
-	ensureJSONType(resp.Header)
-	switch {
-	case encoded && &out[0] == &body[0] && len(out) == len(body):
-		setBody(resp, raw) // unchanged: keep the upstream's encoding
-	case encoded:
-		resp.Header.Del("Content-Encoding")
-		setBody(resp, out)
-	default:
-		setBody(resp, out)
+	for _, r := range removed {
+		g.count(route.Name, "field")
+		g.log.Warn("upstream success field removed", "request_id", resp.Request.Header.Get("X-Request-Id"), "route", route.Name,
+			"field", r.Path, "reason", r.Reason)
 	}
+	resp.Header.Set("Content-Type", "application/json")
+	setBody(resp, out)
 	resp.Header.Set(codeHeader, "0")
 }
 
@@ -231,6 +242,7 @@ func setBody(resp *http.Response, b []byte) {
 	resp.Body = mb
 	resp.ContentLength = int64(len(b))
 	resp.TransferEncoding = nil
+	resp.Trailer = nil // filled in by the transport once the body was read: keygate sends none
 	resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
 }
 
@@ -254,9 +266,13 @@ func readCapped(r io.Reader, limit, size int64) (b []byte, truncated bool, err e
 	return append(b, one[0]), true, nil
 }
 
-// decoded undoes a gzip Content-Encoding so an error body can be read. Other
-// encodings are not read: the answer falls back to a default message.
-func decoded(enc string, raw []byte, truncated bool) ([]byte, bool) {
+// identity reports whether a Content-Encoding leaves the body as it is.
+func identity(enc string) bool { return enc == "" || strings.EqualFold(enc, "identity") }
+
+// decoded undoes a gzip Content-Encoding, reading at most limit decoded
+// bytes. Other encodings are not read (keygate never asks for them):
+// truncated is true and the answer falls back to a default.
+func decoded(enc string, raw []byte, truncated bool, limit int64) ([]byte, bool) {
 	if truncated || !strings.EqualFold(enc, "gzip") {
 		return nil, true
 	}
@@ -264,7 +280,8 @@ func decoded(enc string, raw []byte, truncated bool) ([]byte, bool) {
 	if err != nil {
 		return nil, true
 	}
-	b, trunc, err := readCapped(zr, errorBodyCap, -1)
+	zr.Multistream(false)
+	b, trunc, err := readCapped(zr, limit, -1)
 	if err != nil {
 		return nil, true
 	}
@@ -280,32 +297,24 @@ func isJSON(h http.Header) bool {
 	return err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")))
 }
 
-// ensureJSONType labels an answer application/json, keeping a charset the
-// upstream gave; clients are promised exactly that media type.
-func ensureJSONType(h http.Header) {
-	ct := h.Get("Content-Type")
-	if ct == "application/json" {
-		return
-	}
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-		h.Set("Content-Type", "application/json")
-	}
-}
+// maxRetryAfter is the longest upstream Retry-After keygate repeats.
+const maxRetryAfter = 24 * time.Hour
 
-// retryAfter reads an upstream Retry-After (delay-seconds or an HTTP date);
-// 0 when there is none or it makes no sense.
-func retryAfter(s string) time.Duration {
+// retryAfter reads an upstream Retry-After, delay-seconds or an HTTP date
+// (relative to now), bounded to maxRetryAfter in either form; 0 when there
+// is none or it makes no sense.
+func retryAfter(s string, now time.Time) time.Duration {
 	if s == "" || len(s) > 64 {
 		return 0
 	}
-	if n, err := strconv.Atoi(s); err == nil {
-		if n < 0 || n > 86400 {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 0 {
 			return 0
 		}
-		return time.Duration(n) * time.Second
+		return time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(s); err == nil {
-		return max(time.Until(t), time.Second)
+		return min(max(t.Sub(now), time.Second), maxRetryAfter)
 	}
 	return 0
 }
@@ -318,6 +327,11 @@ type timedTransport struct {
 }
 
 func (t *timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	// Ask for the one encoding that needs no decoding (Keymint answers are a
+	// few hundred bytes: gzip saves nothing). This is ReverseProxy's own copy
+	// of the request, so setting a header here changes no caller's request;
+	// a backend that compresses anyway is decoded if it used gzip.
+	r.Header.Set("Accept-Encoding", "identity")
 	start := time.Now()
 	resp, err := t.base.RoundTrip(r)
 	if t.g.metrics != nil {

@@ -51,7 +51,7 @@ func TestREADMEDocumentsEveryPolicyField(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := string(readme)
-	for _, typ := range []any{policy.Route{}, policy.Param{}, policy.Limit{}, policy.ErrorRule{}, policy.Token{}} {
+	for _, typ := range []any{policy.Route{}, policy.Param{}, policy.Limit{}, policy.ErrorRule{}, policy.Response{}, policy.Field{}, policy.Token{}} {
 		rt := reflect.TypeOf(typ)
 		for i := 0; i < rt.NumField(); i++ {
 			name, _, _ := strings.Cut(rt.Field(i).Tag.Get("yaml"), ",")
