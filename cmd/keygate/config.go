@@ -51,6 +51,7 @@ type Config struct {
 	IdemMaxPerToken int           `env:"IDEMPOTENCY_MAX_PER_TOKEN" envDefault:"10000"`
 	RateHeaders     string        `env:"RATELIMIT_HEADERS" envDefault:"draft"`
 	MaxBodyBytes    int64         `env:"MAX_BODY_BYTES" envDefault:"65536"`
+	MaxAnswerBytes  int64         `env:"MAX_ANSWER_BYTES" envDefault:"262144"`
 	TrustedProxies  []string      `env:"TRUSTED_PROXIES" envSeparator:","`
 	DrainTimeout    time.Duration `env:"DRAIN_TIMEOUT" envDefault:"20s"`
 	HeaderTimeout   time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"5s"`
@@ -229,6 +230,9 @@ func (c *Config) validate(needUpstream bool) error {
 	}
 	if c.MaxBodyBytes < 1 || c.MaxBodyBytes > 16<<20 {
 		bad("MAX_BODY_BYTES", "%d must be between 1 and 16777216", c.MaxBodyBytes)
+	}
+	if c.MaxAnswerBytes < 1 || c.MaxAnswerBytes > 16<<20 {
+		bad("MAX_ANSWER_BYTES", "%d must be between 1 and 16777216", c.MaxAnswerBytes)
 	}
 	c.trusted = c.trusted[:0]
 	for _, s := range c.TrustedProxies {

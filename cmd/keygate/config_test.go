@@ -18,7 +18,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	want := Config{
 		ListenAddr: ":8080", AdminAddr: ":9090", UpstreamURL: "http://127.0.0.1:3000", UpstreamTimeout: 10 * time.Second,
-		TokensReload: 5 * time.Second, RateHeaders: "draft", MaxBodyBytes: 65536,
+		TokensReload: 5 * time.Second, RateHeaders: "draft", MaxBodyBytes: 65536, MaxAnswerBytes: 262144,
 		RedisTimeout: 50 * time.Millisecond, RedisFailure: "local", RedisPrefix: "keygate:", IdemTTL: 24 * time.Hour, IdemFailure: "forward",
 		HeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, DrainTimeout: 20 * time.Second, LogLevel: "info", LogFormat: "json",
 		TokensCacheTTL: 5 * time.Second, JWKSRefresh: 15 * time.Minute, JWTLeeway: 30 * time.Second,
@@ -46,6 +46,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"KEYGATE_UPSTREAM_TIMEOUT=-1s", "KEYGATE_UPSTREAM_TIMEOUT: must be > 0"},
 		{"KEYGATE_MAX_BODY_BYTES=lots", `KEYGATE_MAX_BODY_BYTES: "lots" is not a valid whole number`},
 		{"KEYGATE_MAX_BODY_BYTES=0", "KEYGATE_MAX_BODY_BYTES: 0 must be between 1 and 16777216"},
+		{"KEYGATE_MAX_ANSWER_BYTES=0", "KEYGATE_MAX_ANSWER_BYTES: 0 must be between 1 and 16777216"},
 		{"KEYGATE_LISTEN_ADDR=8080", `KEYGATE_LISTEN_ADDR: "8080" is not host:port`},
 		{"KEYGATE_ADMIN_ADDR=:8080", `KEYGATE_ADMIN_ADDR: ":8080" is the same address as KEYGATE_LISTEN_ADDR`},
 		{"KEYGATE_TRUSTED_PROXIES=10.0.0.0/8,nope", `KEYGATE_TRUSTED_PROXIES: "nope" is not a CIDR`},

@@ -76,6 +76,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer, environ 
 		Tokens:          tokens,
 		Limiter:         ratelimit.NewMemory(),
 		MaxBodyBytes:    cfg.MaxBodyBytes,
+		MaxAnswerBytes:  cfg.MaxAnswerBytes,
 		Logger:          log,
 		Metrics:         proxy.NewMetrics(),
 		RateHeaders:     proxy.HeaderMode(cfg.RateHeaders),

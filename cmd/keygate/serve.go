@@ -68,6 +68,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 		UpstreamAuth:    ta.upstream,
 		Limiter:         shared.limiter,
 		MaxBodyBytes:    cfg.MaxBodyBytes,
+		MaxAnswerBytes:  cfg.MaxAnswerBytes,
 		TrustedProxies:  cfg.trusted,
 		Logger:          log,
 		Metrics:         metrics,

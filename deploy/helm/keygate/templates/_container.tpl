@@ -285,6 +285,10 @@ Token sources). Secrets only as *_FILE paths of keygate.credentials.
 - name: KEYGATE_IDLE_TIMEOUT
   value: {{ . | quote }}
 {{- end }}
+{{- with $e.maxAnswerBytes }}
+- name: KEYGATE_MAX_ANSWER_BYTES
+  value: {{ int64 . | toString | quote }}
+{{- end }}
 {{- with $e.maxConns }}
 - name: KEYGATE_MAX_CONNS
   value: {{ int64 . | toString | quote }}
