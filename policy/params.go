@@ -113,7 +113,7 @@ func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
 		}
 		i := paramIndexIn(r.params, k)
 		if i < 0 {
-			if j := foldIndex(r.params, k); j >= 0 {
+			if j := queryVariantIn(r.params, k); j >= 0 {
 				return nil, badRequest("Unexpected parameter %s (did you mean %s?)", safeName(k), r.params[j].Name)
 			}
 			continue
@@ -127,8 +127,9 @@ func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
 }
 
 // QueryNames reports whether a raw query string names any parameter the route
-// reads from its body: a backend that merges query and body would then see a
-// value keygate did not check.
+// reads from its body, in any spelling a framework binds to it ("LicenseKey",
+// "licenseKey[]", "licenseKey[0]", "license_key"): a backend that merges
+// query and body would then see a value keygate did not check.
 func (r *Route) QueryNames(rawQuery string) (string, bool) {
 	if rawQuery == "" || r.query {
 		return "", false
@@ -138,7 +139,7 @@ func (r *Route) QueryNames(rawQuery string) (string, bool) {
 		return "", true
 	}
 	for _, k := range slices.Sorted(maps.Keys(q)) {
-		if paramIndexIn(r.params, k) >= 0 || foldIndex(r.params, k) >= 0 {
+		if r.queryVariant(k) >= 0 {
 			return k, true
 		}
 	}
@@ -160,20 +161,18 @@ func scanObjectIn(b []byte, src string, params []*Param, out []value) *Error {
 		return badRequest(msgNotObject)
 	}
 	s.i++
-	var seenBuf [16]string
-	seen := seenBuf[:0]
+	// a member takes at least 6 bytes ("k":0,); sizing the map for a third
+	// of that many saves most of its growth when a body is all keys
+	keys := keySet{hint: len(b) / 18}
 	for {
 		m, ok := s.member()
 		if !ok {
 			return nil
 		}
 		key := s.text(m.kStart, m.kEnd, m.escaped)
-		for _, k := range seen {
-			if k == key {
-				return badRequest("Duplicate parameter: %s", safeName(key))
-			}
+		if e := keys.add(key); e != nil {
+			return e
 		}
-		seen = append(seen, key)
 		if key == "__proto__" || key == "constructor" || key == "prototype" {
 			// JavaScript backends that merge bodies into objects can be steered through these
 			return badRequest("Parameter %s is not allowed", key)
@@ -346,9 +345,17 @@ func paramIndexIn(ps []*Param, name string) int {
 	return -1
 }
 
+// foldIndex returns the index of the param that name is a variant of
+// (FoldName: the same name to some binder), or -1.
 func foldIndex(ps []*Param, name string) int {
+	if !isASCII(name) {
+		name = FoldName(name) // once, not once per param
+		if !isASCII(name) {
+			return -1 // param names are ASCII, and so are their folds
+		}
+	}
 	for i, p := range ps {
-		if strings.EqualFold(p.Name, name) {
+		if SameName(p.Name, name) {
 			return i
 		}
 	}
@@ -446,8 +453,11 @@ func (p *Param) check(v value, prefix string) *Error {
 			return badRequest("Invalid %s: must be an email address", name)
 		}
 	}
-	if hasControl(v.str) {
-		return badRequest("Invalid %s: must not contain control characters", name)
+	if c := controlIn(v.str, p.AllowInvisible); c != 0 {
+		if c == 'c' {
+			return badRequest("Invalid %s: must not contain control characters", name)
+		}
+		return badRequest("Invalid %s: must not contain invisible or bidirectional control characters", name)
 	}
 	return nil
 }
@@ -489,4 +499,28 @@ func hasControl(s string) bool {
 		}
 	}
 	return false
+}
+
+// controlIn reports 'c' when s holds a C0 or C1 control, 'i' when it holds
+// another invisible character (zero-width, bidi control, BOM, soft hyphen,
+// line separator) and allowInvisible is false, else 0.
+func controlIn(s string, allowInvisible bool) byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f {
+			return 'c'
+		}
+		if c < utf8.RuneSelf {
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r >= 0x80 && r <= 0x9f:
+			return 'c'
+		case !allowInvisible && invisible(r):
+			return 'i'
+		}
+		i += n - 1
+	}
+	return 0
 }

@@ -45,12 +45,19 @@ type Route struct {
 	Idempotent bool         `yaml:"idempotent"`
 	Limits     []*Limit     `yaml:"limits" what:"limit"`      // rate limits, all checked for every request
 	Errors     []*ErrorRule `yaml:"errors" what:"error rule"` // upstream error overrides, first match wins
+	// AllowQuery names the query parameters a body route forwards; any
+	// other is dropped. Empty: the forwarded request has no query string.
+	AllowQuery []string `yaml:"allow_query"`
+	// Headers names request headers forwarded besides keygate's own; each
+	// must come at most once.
+	Headers []string `yaml:"headers"`
 
 	line     int
 	params   []*Param // sorted by name
 	product  int      // index into params, -1 for none
 	query    bool     // params come from the query string
 	needAuth bool
+	headers  []string // Headers, canonical
 }
 
 // Param is a rule for one parameter.
@@ -60,6 +67,13 @@ type Param struct {
 	Min      int               `yaml:"min"`  // minimum length in characters (strings)
 	Max      int               `yaml:"max"`  // maximum length in characters; 0: no limit
 	Fields   map[string]*Param `yaml:"fields" what:"param"`
+	// Bucket is how the value names rate-limit buckets: "fold" (default,
+	// BucketForm: variants of one key share a bucket) or "exact".
+	Bucket string `yaml:"bucket"`
+	// AllowInvisible lets string values hold format characters (zero-width
+	// joiners, bidi controls); they are refused otherwise. Controls (C0, C1)
+	// are always refused.
+	AllowInvisible bool `yaml:"allow_invisible"`
 
 	// Name is the parameter's name, filled in by validation.
 	Name   string `yaml:"-"`
@@ -343,6 +357,7 @@ func (r *Route) validate(ps *problems) {
 		}
 		limits[l.Name] = true
 	}
+	r.validateForwarding(ps)
 	for _, e := range r.Errors {
 		if e == nil {
 			ps.add(r.line, "route %s: empty error rule", r.Name)
@@ -377,6 +392,13 @@ func (p *Param) validate(ps *problems, route string, depth int) {
 	}
 	if (p.Min > 0 || p.Max > 0) && (p.Type == "boolean" || p.Type == "object") {
 		ps.add(p.line, "route %s: param %s: min and max apply to string values only", route, p.Name)
+	}
+	switch p.Bucket {
+	case "":
+		p.Bucket = BucketFold
+	case BucketFold, BucketExact:
+	default:
+		ps.add(p.line, "route %s: param %s: bucket %q must be fold or exact", route, p.Name, p.Bucket)
 	}
 	if p.Type == "object" {
 		if depth > 0 {
