@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/ratelimit"
+	"github.com/keygate/keygate/ratelimit/redistest"
 )
 
 // rawCall is a request built header line by header line, so that a test can
@@ -289,9 +291,34 @@ func TestPolicyForwardsNamedHeaders(t *testing.T) {
 
 // TestSpentKeyVariants: once a license's activations are spent, no spelling
 // of the same key that a backend may read as it gets a fresh bucket: each
-// is limited or refused (issue #11 item 4).
+// is limited or refused (issue #11 item 4). It runs against the in-memory
+// limiter and a real redis-server.
 func TestSpentKeyVariants(t *testing.T) {
-	g := newGateway(t)
+	// the built-in activation limit with a day's period: no token comes back
+	// while the test runs, however slow the machine
+	doc := strings.Replace(string(policy.Builtin), "per: 1m\n        burst: 10\n        message: \"Too many activation",
+		"per: 24h\n        burst: 10\n        message: \"Too many activation", 1)
+	pol, err := policy.Parse("day policy", []byte(doc))
+	if err != nil || doc == string(policy.Builtin) {
+		t.Fatalf("policy with a day's activation limit: %v (changed: %v)", err, doc != string(policy.Builtin))
+	}
+	t.Run("memory", func(t *testing.T) { spentKeyVariants(t, newGateway(t, withPolicy(pol))) })
+	t.Run("redis", func(t *testing.T) {
+		srv := redistest.Start(t)
+		client, err := ratelimit.NewRedisClient(ratelimit.RedisConfig{URL: srv.URL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { client.Close() })
+		limiter, err := ratelimit.NewRedis(client, ratelimit.RedisOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spentKeyVariants(t, newGateway(t, withPolicy(pol), func(o *Options) { o.Limiter = limiter }))
+	})
+}
+
+func spentKeyVariants(t *testing.T, g *gateway) {
 	for i := 1; i <= 10; i++ {
 		if a := g.do(t, call{path: "/activate-key", token: testTokens["global"], body: activateBody(testKey)}); a.status != 200 {
 			t.Fatalf("activation %d = %d %s, want 200", i, a.status, a.raw)
