@@ -266,3 +266,28 @@ func itoa(i int) string {
 	}
 	return string(d)
 }
+
+// TestFoldedDuplicates: two names that some binder reads as one are refused
+// together, whether or not a rule checks them, in bodies of any size and in
+// query strings.
+func TestFoldedDuplicates(t *testing.T) {
+	r := Default().Match("POST", "/get-key")
+	for _, n := range []int{2, 40} { // the pairwise path and the map path
+		body := keyFlood(n, `"k0x":1,"K_0X":2`)
+		if _, e := r.ParseBody(body); errMsg(e) != "Duplicate parameter: K_0X (the same name as k0x to some backends)" {
+			t.Errorf("ParseBody(%d keys, k0x and K_0X) = %v, want the duplicate named", n, e)
+		}
+		body = keyFlood(n, `"\u00e9t\u00e9":1,"E\u0301TE\u0301":2`)
+		if _, e := r.ParseBody(body); e == nil || !strings.HasPrefix(e.Message, "Duplicate parameter: ") {
+			t.Errorf("ParseBody(%d keys, été twice in two forms) = %v, want a duplicate", n, e)
+		}
+	}
+	get := loadV2(t).Match("GET", "/key")
+	if get == nil {
+		t.Fatal("no GET /key route in keymint-v2.yaml")
+	}
+	_, e := get.ParseQuery(q("productId", okProduct, "licenseKey", okKey, "note", "a", "NOTE", "b"))
+	if errMsg(e) != "Duplicate parameter: note (the same name as NOTE to some backends)" {
+		t.Errorf("ParseQuery(note and NOTE) = %v, want the duplicate named", e)
+	}
+}

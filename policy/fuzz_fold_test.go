@@ -1,6 +1,9 @@
 package policy
 
 import (
+	"maps"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -31,6 +34,33 @@ func FuzzFoldName(f *testing.F) {
 		}
 		if fb := BucketForm(a); BucketForm(fb) != fb {
 			t.Fatalf("BucketForm(BucketForm(%q)) = %q, want %q", a, BucketForm(fb), fb)
+		}
+	})
+}
+
+// FuzzQueryNames checks the one-pass QueryNames against the same question
+// asked through url.ParseQuery: the same verdict and the same name.
+func FuzzQueryNames(f *testing.F) {
+	for _, s := range []string{"", "trace=1", "productId[]=B", "a=%zz", "a=1;b=2", "productId", "b+=1&product_id=2&%41=3",
+		"licenseKey%5B0%5D=x&productId.x=y", "=&=", "%", "x=%4"} {
+		f.Add(s)
+	}
+	r := Default().Match("POST", "/get-key")
+	f.Fuzz(func(t *testing.T, raw string) {
+		name, bad := r.QueryNames(raw)
+		wantName, wantBad := "", false
+		if q, err := url.ParseQuery(raw); err != nil {
+			wantBad = true
+		} else {
+			for _, k := range slices.Sorted(maps.Keys(q)) {
+				if r.queryVariant(k) >= 0 {
+					wantName, wantBad = k, true
+					break
+				}
+			}
+		}
+		if name != wantName || bad != wantBad {
+			t.Fatalf("QueryNames(%q) = %q, %v; want %q, %v", raw, name, bad, wantName, wantBad)
 		}
 	})
 }

@@ -3,38 +3,52 @@ package policy
 // smallKeys is how many keys an object may have before keySet switches from
 // comparing each new key with the earlier ones to a map: below it the pairs
 // are few and nothing is allocated; above it the cost stays linear (a body
-// of 6,000 distinct keys took ~100 ms with pairwise comparison alone).
+// of 6,000 distinct keys took 45 ms with pairwise comparison alone).
 const smallKeys = 16
 
-// keySet detects duplicate JSON object keys in time linear in their number.
+// keySet detects object keys or query names that are the same name to some
+// binder (FoldName), in time linear in their number.
 type keySet struct {
-	small [smallKeys]string
+	small [smallKeys]string // as added when ASCII (SameName compares them in place), else folded
+	orig  [smallKeys]string // as added
 	n     int
-	big   map[string]struct{} // once past smallKeys
-	hint  int                 // expected number of keys, to size big at once
+	big   map[string]string // FoldName → name as added, once past smallKeys
+	hint  int               // expected number of names, to size big at once
 }
 
-// add records key; it refuses a key seen before.
-func (k *keySet) add(key string) *Error {
+// add records name; it refuses one that is the same name as an earlier one.
+func (k *keySet) add(name string) *Error {
+	stored := name
+	if !isASCII(name) {
+		stored = FoldName(name)
+	}
 	if k.big == nil && k.n < smallKeys {
-		for _, prev := range k.small[:k.n] {
-			if prev == key {
-				return badRequest("Duplicate parameter: %s", safeName(key))
+		for i, prev := range k.small[:k.n] {
+			if SameName(prev, stored) {
+				return duplicate(k.orig[i], name)
 			}
 		}
-		k.small[k.n] = key
+		k.small[k.n], k.orig[k.n] = stored, name
 		k.n++
 		return nil
 	}
 	if k.big == nil {
-		k.big = make(map[string]struct{}, max(4*smallKeys, k.hint))
-		for _, prev := range k.small[:k.n] {
-			k.big[prev] = struct{}{}
+		k.big = make(map[string]string, max(4*smallKeys, k.hint))
+		for i, prev := range k.small[:k.n] {
+			k.big[FoldName(prev)] = k.orig[i]
 		}
 	}
-	if _, ok := k.big[key]; ok {
-		return badRequest("Duplicate parameter: %s", safeName(key))
+	f := FoldName(stored)
+	if prev, ok := k.big[f]; ok {
+		return duplicate(prev, name)
 	}
-	k.big[key] = struct{}{}
+	k.big[f] = name
 	return nil
+}
+
+func duplicate(prev, name string) *Error {
+	if prev == name {
+		return badRequest("Duplicate parameter: %s", safeName(name))
+	}
+	return badRequest("Duplicate parameter: %s (the same name as %s to some backends)", safeName(name), safeName(prev))
 }

@@ -103,6 +103,7 @@ func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
 	if err != nil {
 		return nil, badRequest(msgBadQuery)
 	}
+	names := keySet{hint: len(q)}
 	for _, k := range slices.Sorted(maps.Keys(q)) { // sorted: the same query gets the same answer
 		vs := q[k]
 		if len(vs) > 1 {
@@ -116,6 +117,11 @@ func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
 			if j := queryVariantIn(r.params, k); j >= 0 {
 				return nil, badRequest("Unexpected parameter %s (did you mean %s?)", safeName(k), r.params[j].Name)
 			}
+		}
+		if e := names.add(k); e != nil {
+			return nil, e
+		}
+		if i < 0 {
 			continue
 		}
 		v.vals[i] = value{kind: 's', str: vs[0]}
@@ -134,16 +140,44 @@ func (r *Route) QueryNames(rawQuery string) (string, bool) {
 	if rawQuery == "" || r.query {
 		return "", false
 	}
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return "", true
-	}
-	for _, k := range slices.Sorted(maps.Keys(q)) {
-		if r.queryVariant(k) >= 0 {
-			return k, true
+	// One pass over the raw query, as url.ParseQuery reads it but without
+	// building its map or sorting its names: a query of thousands of names
+	// costs no more per byte than a body. A malformed query wins over a
+	// name, and of several names the first in sorted order is reported.
+	found, bad := "", false
+	for part := range strings.SplitSeq(rawQuery, "&") {
+		if strings.Contains(part, ";") {
+			return "", true
+		}
+		rawName, rawValue, _ := strings.Cut(part, "=")
+		if !validEscapes(rawValue) {
+			return "", true
+		}
+		name, err := url.QueryUnescape(rawName)
+		if err != nil {
+			return "", true
+		}
+		if name != "" && r.queryVariant(name) >= 0 && (!bad || name < found) {
+			found, bad = name, true
 		}
 	}
-	return "", false
+	return found, bad
+}
+
+// validEscapes reports whether every '%' in s starts a %XX escape, as
+// url.QueryUnescape requires, without unescaping.
+func validEscapes(s string) bool {
+	for i := strings.IndexByte(s, '%'); i >= 0; i = strings.IndexByte(s, '%') {
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			return false
+		}
+		s = s[i+3:]
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
 // scanObject walks a JSON object that json.Valid accepted, recording the
@@ -170,6 +204,12 @@ func scanObjectIn(b []byte, src string, params []*Param, out []value) *Error {
 			return nil
 		}
 		key := s.text(m.kStart, m.kEnd, m.escaped)
+		idx := paramIndexIn(params, key)
+		if idx < 0 {
+			if j := foldIndex(params, key); j >= 0 {
+				return badRequest("Unexpected parameter %s (did you mean %s?)", safeName(key), params[j].Name)
+			}
+		}
 		if e := keys.add(key); e != nil {
 			return e
 		}
@@ -177,11 +217,7 @@ func scanObjectIn(b []byte, src string, params []*Param, out []value) *Error {
 			// JavaScript backends that merge bodies into objects can be steered through these
 			return badRequest("Parameter %s is not allowed", key)
 		}
-		idx := paramIndexIn(params, key)
 		if idx < 0 {
-			if j := foldIndex(params, key); j >= 0 {
-				return badRequest("Unexpected parameter %s (did you mean %s?)", safeName(key), params[j].Name)
-			}
 			continue
 		}
 		raw, text := b[m.vStart:m.vEnd], src[m.vStart:m.vEnd]
