@@ -103,3 +103,22 @@ func keyFloodUnicode(n int) []byte {
 	sb.WriteString("}")
 	return []byte(sb.String())
 }
+
+// BenchmarkParseQueryRouteFlood reads a query route's parameters from a
+// query string of many distinct names.
+func BenchmarkParseQueryRouteFlood(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("productId=" + okProduct + "&licenseKey=" + okKey)
+	for i := range 3000 {
+		sb.WriteString("&q" + itoa(i) + "=1")
+	}
+	raw := sb.String()
+	r := loadV2(b).Match("GET", "/key")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, e := r.ParseQuery(raw); e != nil {
+			b.Fatal(e)
+		}
+	}
+}

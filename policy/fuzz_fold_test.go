@@ -64,3 +64,66 @@ func FuzzQueryNames(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseQueryOnePass checks the one-pass ParseQuery against the same
+// rules applied to url.ParseQuery's map in sorted order: the same error, or
+// the same values.
+func FuzzParseQueryOnePass(f *testing.F) {
+	for _, s := range []string{"", "productId=a&licenseKey=b", "zz=1&zz=2&LicenseKey=x&productId=a&productId=b&%FF=1",
+		"PRODUCTID=a&productId=b", "product_id=a&productId=b", "a=1&A=2&b=%FF", "x=1&X=2&x=3", "%zz", "a;b", "+=+&%20=1"} {
+		f.Add(s)
+	}
+	r := loadV2(f).Match("GET", "/key")
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, gotErr := r.ParseQuery(raw)
+		want, wantErr := referenceParseQuery(r, raw)
+		if errMsg(gotErr) != errMsg(wantErr) {
+			t.Fatalf("ParseQuery(%q) = %q, reference %q", raw, errMsg(gotErr), errMsg(wantErr))
+		}
+		same := func(a, b value) bool { return a.kind == b.kind && a.str == b.str }
+		if gotErr == nil && !slices.EqualFunc(got.vals, want.vals, same) {
+			t.Fatalf("ParseQuery(%q) values = %v, reference %v", raw, got.vals, want.vals)
+		}
+	})
+}
+
+func referenceParseQuery(r *Route, raw string) (*Values, *Error) {
+	v := newValues(r)
+	if raw == "" {
+		return v, nil
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, badRequest(msgBadQuery)
+	}
+	names := slices.Sorted(maps.Keys(q))
+	var seen []string
+	for _, k := range names {
+		vs := q[k]
+		if len(vs) > 1 {
+			return nil, badRequest("Duplicate parameter: %s", safeName(k))
+		}
+		if !utf8.ValidString(k) || !utf8.ValidString(vs[0]) {
+			return nil, badRequest(msgBadUTF8)
+		}
+		i := paramIndexIn(r.params, k)
+		if i < 0 {
+			if j := queryVariantIn(r.params, k); j >= 0 {
+				return nil, badRequest("Unexpected parameter %s (did you mean %s?)", safeName(k), r.params[j].Name)
+			}
+		}
+		for _, prev := range seen {
+			if FoldName(prev) == FoldName(k) {
+				return nil, duplicate(prev, k)
+			}
+		}
+		seen = append(seen, k)
+		if i >= 0 {
+			v.vals[i] = value{kind: 's', str: vs[0]}
+			if r.params[i].Type == "boolean" && (vs[0] == "true" || vs[0] == "false") {
+				v.vals[i].kind = 'b'
+			}
+		}
+	}
+	return v, nil
+}

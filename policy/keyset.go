@@ -18,6 +18,14 @@ type keySet struct {
 
 // add records name; it refuses one that is the same name as an earlier one.
 func (k *keySet) add(name string) *Error {
+	if prev, dup := k.seen(name); dup {
+		return duplicate(prev, name)
+	}
+	return nil
+}
+
+// seen records name, or returns the earlier name that is the same name.
+func (k *keySet) seen(name string) (prev string, dup bool) {
 	stored := name
 	if !isASCII(name) {
 		stored = FoldName(name)
@@ -25,12 +33,12 @@ func (k *keySet) add(name string) *Error {
 	if k.big == nil && k.n < smallKeys {
 		for i, prev := range k.small[:k.n] {
 			if SameName(prev, stored) {
-				return duplicate(k.orig[i], name)
+				return k.orig[i], true
 			}
 		}
 		k.small[k.n], k.orig[k.n] = stored, name
 		k.n++
-		return nil
+		return "", false
 	}
 	if k.big == nil {
 		k.big = make(map[string]string, max(4*smallKeys, k.hint))
@@ -40,10 +48,10 @@ func (k *keySet) add(name string) *Error {
 	}
 	f := FoldName(stored)
 	if prev, ok := k.big[f]; ok {
-		return duplicate(prev, name)
+		return prev, true
 	}
 	k.big[f] = name
-	return nil
+	return "", false
 }
 
 func duplicate(prev, name string) *Error {
