@@ -291,3 +291,14 @@ func TestFoldedDuplicates(t *testing.T) {
 		t.Errorf("ParseQuery(note and NOTE) = %v, want the duplicate named", e)
 	}
 }
+
+// TestMethodOverrideRefused: a body key that frameworks read as the method
+// of a POST is refused, whatever its case.
+func TestMethodOverrideRefused(t *testing.T) {
+	p, k := js(okProduct), js(okKey)
+	checkBodyCases(t, Default(), []bodyCase{
+		{"_method", "get", obj("productId", p, "licenseKey", k, "_method", `"DELETE"`), "Parameter _method is not allowed"},
+		{"_METHOD", "get", obj("_METHOD", `"PUT"`, "productId", p, "licenseKey", k), "Parameter _METHOD is not allowed"},
+		{"method is a plain name", "get", obj("productId", p, "licenseKey", k, "method", `"card"`), ""},
+	})
+}

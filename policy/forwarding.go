@@ -31,6 +31,8 @@ func (r *Route) validateForwarding(ps *problems) {
 	for _, q := range r.AllowQuery {
 		if !queryNameRE.MatchString(q) {
 			ps.add(r.line, "route %s: allow_query name %q must be 1-64 letters, digits, _, . or -", r.Name, q)
+		} else if methodOverride(q) {
+			ps.add(r.line, "route %s: allow_query name %q overrides the method on some backends", r.Name, q)
 		} else if i := r.queryVariant(q); i >= 0 {
 			ps.add(r.line, "route %s: allow_query name %q is read as param %s by some backends", r.Name, q, r.params[i].Name)
 		}
@@ -105,4 +107,10 @@ func allowed(names []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// methodOverride reports a parameter name that frameworks read as the
+// request's method (Laravel, Symfony and Rails read _method on a POST).
+func methodOverride(name string) bool {
+	return strings.EqualFold(name, "_method")
 }

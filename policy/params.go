@@ -281,6 +281,11 @@ func scanObjectIn(b []byte, src string, params []*Param, out []value) *Error {
 			// JavaScript backends that merge bodies into objects can be steered through these
 			return badRequest("Parameter %s is not allowed", key)
 		}
+		if methodOverride(key) {
+			// Laravel and Symfony take the method of a POST from it: the
+			// backend would run another route than the one checked
+			return badRequest("Parameter %s is not allowed", safeName(key))
+		}
 		if idx < 0 {
 			continue
 		}
