@@ -38,9 +38,12 @@ func FoldName(s string) string {
 // applied per rune, without allocating, until nothing changes: the rune's
 // compatibility decomposition (NFKD) is folded part by part, and a rune
 // without one is mapped to lower(upper(r)) and folded again if that differs.
-// Full case folding adds to that only ß and ẞ (to ss): its other entries are
-// letters that NFKD decomposes into a base letter and dropped marks, or
-// ligatures it expands.
+// Full case folding differs from that only for ß and ẞ, mapped to ss here,
+// and for Greek letters with an iota subscript, which it spells with a
+// separate ι where this drops the subscript as a mark: its other multi-rune
+// entries are letters that NFKD splits into a base letter and marks, or
+// ligatures it expands. Neither difference can make a name fold onto an
+// ASCII one.
 func foldRune(b []byte, r rune, depth int) []byte {
 	if r < utf8.RuneSelf {
 		if c := byte(r); !nameSep(c) {
