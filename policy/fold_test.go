@@ -239,6 +239,25 @@ func TestManyKeysLinear(t *testing.T) {
 	}
 }
 
+// TestKeyCheckLinear counts the name comparisons of the duplicate-key
+// check: a body of 6,000 distinct keys must cost a bounded number per key,
+// not one per earlier key (18 million for pairwise comparison).
+func TestKeyCheckLinear(t *testing.T) {
+	var calls int
+	compareNames = func(a, b string) bool { calls++; return SameName(a, b) }
+	defer func() { compareNames = SameName }()
+	r := Default().Match("POST", "/get-key")
+	for _, n := range []int{10, 6000} {
+		calls = 0
+		if _, e := r.ParseBody(keyFlood(n, "")); e != nil {
+			t.Fatalf("ParseBody(%d keys) = %v, want accepted", n, e)
+		}
+		if max := smallKeys * smallKeys; calls > max {
+			t.Errorf("ParseBody(%d keys) compared names %d times, want at most %d", n, calls, max)
+		}
+	}
+}
+
 // keyFlood is a get-key body with n distinct extra keys; extra is inserted
 // just before the closing brace.
 func keyFlood(n int, extra string) []byte {
