@@ -1,6 +1,9 @@
 package policy
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // BenchmarkVetSuccess checks backend success bodies: activate's as Keymint
 // sends it (listed fields), and a body of a route without listed fields
@@ -57,4 +60,79 @@ func routeNamed(tb testing.TB, name string) *Route {
 	}
 	tb.Fatalf("no route %s in the built-in policy", name)
 	return nil
+}
+
+// BenchmarkParseKeyFlood parses a body of thousands of distinct keys (the
+// duplicate check's worst case) against a plain body of the same size, one
+// long string: the two must cost about the same per byte.
+func BenchmarkParseKeyFlood(b *testing.B) {
+	flood := keyFlood(6000, "")
+	pad := len(flood) - len(`{"productId":"`+okProduct+`","licenseKey":"`+okKey+`","pad":""}`)
+	plain := []byte(`{"productId":"` + okProduct + `","licenseKey":"` + okKey + `","pad":"` + strings.Repeat("x", pad) + `"}`)
+	deep := []byte(`{"productId":"` + okProduct + `","licenseKey":"` + okKey + `","d":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`)
+	unicode := keyFloodUnicode(2000)
+	r := routeNamed(b, "get")
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{{"keys", flood}, {"plain", plain}, {"deep", deep}, {"unicode-keys", unicode}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(tc.body)))
+			for b.Loop() {
+				if _, e := r.ParseBody(tc.body); e != nil {
+					b.Fatal(e)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParseQueryFlood reads a query string of many distinct names.
+func BenchmarkParseQueryFlood(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("trace=1")
+	for i := range 3000 {
+		sb.WriteString("&q" + itoa(i) + "=1")
+	}
+	raw := sb.String()
+	r := routeNamed(b, "get")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, bad := r.QueryNames(raw); bad {
+			b.Fatal("refused")
+		}
+	}
+}
+
+// keyFloodUnicode is keyFlood with non-ASCII keys, which take FoldName's
+// slow path.
+func keyFloodUnicode(n int) []byte {
+	var sb strings.Builder
+	sb.WriteString(`{"productId":"` + okProduct + `","licenseKey":"` + okKey + `"`)
+	for i := range n {
+		sb.WriteString(`,"\u00e9` + itoa(i) + `":1`)
+	}
+	sb.WriteString("}")
+	return []byte(sb.String())
+}
+
+// BenchmarkParseQueryRouteFlood reads a query route's parameters from a
+// query string of many distinct names.
+func BenchmarkParseQueryRouteFlood(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("productId=" + okProduct + "&licenseKey=" + okKey)
+	for i := range 3000 {
+		sb.WriteString("&q" + itoa(i) + "=1")
+	}
+	raw := sb.String()
+	r := loadV2(b).Match("GET", "/key")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(raw)))
+	for b.Loop() {
+		if _, e := r.ParseQuery(raw); e != nil {
+			b.Fatal(e)
+		}
+	}
 }

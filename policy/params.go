@@ -2,9 +2,7 @@ package policy
 
 import (
 	"encoding/json"
-	"maps"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -93,56 +91,153 @@ func (r *Route) ParseBody(body []byte) (*Values, *Error) {
 }
 
 // ParseQuery reads the route's parameters from a raw query string. Repeated
-// parameters are rejected.
+// parameters are refused, and so are two names that some binder reads as
+// one. It reads the query the way url.ParseQuery does, in one pass without
+// building its map: a query of thousands of names costs no more per byte than
+// a body. Of several problems, the one of the first name in sorted order is
+// reported, so the same query always gets the same answer.
 func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
 	v := newValues(r)
 	if rawQuery == "" {
 		return v, nil
 	}
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
+	if !wellFormedQuery(rawQuery) {
 		return nil, badRequest(msgBadQuery)
 	}
-	for _, k := range slices.Sorted(maps.Keys(q)) { // sorted: the same query gets the same answer
-		vs := q[k]
-		if len(vs) > 1 {
-			return nil, badRequest("Duplicate parameter: %s", safeName(k))
+	var worst queryProblem
+	// names by FoldName: the two first in sorted order of each, for the
+	// report of names that some binder reads as one
+	classes := make(map[string]nameClass, min(strings.Count(rawQuery, "&")+1, 64))
+	for part := range strings.SplitSeq(rawQuery, "&") {
+		if part == "" {
+			continue
 		}
-		if !utf8.ValidString(k) || !utf8.ValidString(vs[0]) {
-			return nil, badRequest(msgBadUTF8)
+		rawName, rawValue, _ := strings.Cut(part, "=")
+		k, _ := url.QueryUnescape(rawName) // well formed: no error
+		if worst.set && k > worst.name {
+			continue // nothing found here could be reported before what was found
+		}
+		f := FoldName(k)
+		c, ok := classes[f]
+		switch {
+		case !ok:
+			c = nameClass{first: k, n: 1}
+		case k == c.first || (c.n > 1 && k == c.second):
+			worst.note(k, 0, badRequest("Duplicate parameter: %s", safeName(k)))
+			continue
+		default:
+			c.add(k)
+		}
+		classes[f] = c
+		val, _ := url.QueryUnescape(rawValue)
+		if !utf8.ValidString(k) || !utf8.ValidString(val) {
+			worst.note(k, 1, badRequest(msgBadUTF8))
+			continue
 		}
 		i := paramIndexIn(r.params, k)
 		if i < 0 {
-			if j := foldIndex(r.params, k); j >= 0 {
-				return nil, badRequest("Unexpected parameter %s (did you mean %s?)", safeName(k), r.params[j].Name)
+			if j := queryVariantIn(r.params, k); j >= 0 {
+				worst.note(k, 2, badRequest("Unexpected parameter %s (did you mean %s?)", safeName(k), r.params[j].Name))
 			}
 			continue
 		}
-		v.vals[i] = value{kind: 's', str: vs[0]}
-		if r.params[i].Type == "boolean" && (vs[0] == "true" || vs[0] == "false") {
+		v.vals[i] = value{kind: 's', str: val}
+		if r.params[i].Type == "boolean" && (val == "true" || val == "false") {
 			v.vals[i].kind = 'b' // a query string has only text: true and false are its booleans
 		}
+	}
+	for _, c := range classes {
+		if c.n > 1 {
+			worst.note(c.second, 3, duplicate(c.first, c.second))
+		}
+	}
+	if worst.set {
+		return nil, worst.err
 	}
 	return v, nil
 }
 
+// nameClass is the names of a query string that fold to one: the first two
+// in sorted order, and how many distinct ones there are.
+type nameClass struct {
+	first, second string
+	n             int
+}
+
+func (c *nameClass) add(k string) {
+	switch {
+	case k < c.first:
+		c.first, c.second = k, c.first
+	case c.n == 1 || k < c.second:
+		c.second = k
+	}
+	c.n++
+}
+
+// queryProblem is the problem to report of a query string: the one of the
+// first name in sorted order, and of that name the first in check order
+// (repeated, invalid UTF-8, variant of a param, folded duplicate).
+type queryProblem struct {
+	set  bool
+	name string
+	prio int
+	err  *Error
+}
+
+func (p *queryProblem) note(name string, prio int, err *Error) {
+	if !p.set || name < p.name || (name == p.name && prio < p.prio) {
+		*p = queryProblem{set: true, name: name, prio: prio, err: err}
+	}
+}
+
+// wellFormedQuery reports whether url.ParseQuery would read raw without an
+// error: no ';' separators and no broken escapes.
+func wellFormedQuery(raw string) bool {
+	return !strings.Contains(raw, ";") && validEscapes(raw)
+}
+
 // QueryNames reports whether a raw query string names any parameter the route
-// reads from its body: a backend that merges query and body would then see a
-// value keygate did not check.
+// reads from its body, in any spelling a framework binds to it ("LicenseKey",
+// "licenseKey[]", "licenseKey[0]", "license_key"): a backend that merges
+// query and body would then see a value keygate did not check.
 func (r *Route) QueryNames(rawQuery string) (string, bool) {
 	if rawQuery == "" || r.query {
 		return "", false
 	}
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return "", true
-	}
-	for _, k := range slices.Sorted(maps.Keys(q)) {
-		if paramIndexIn(r.params, k) >= 0 || foldIndex(r.params, k) >= 0 {
-			return k, true
+	// One pass over the raw query, as url.ParseQuery reads it but without
+	// building its map or sorting its names: a query of thousands of names
+	// costs no more per byte than a body. A malformed query wins over a
+	// name, and of several names the first in sorted order is reported.
+	found, bad := "", false
+	for part := range strings.SplitSeq(rawQuery, "&") {
+		if strings.Contains(part, ";") {
+			return "", true
+		}
+		rawName, rawValue, _ := strings.Cut(part, "=")
+		if !validEscapes(rawValue) {
+			return "", true
+		}
+		name, err := url.QueryUnescape(rawName)
+		if err != nil {
+			return "", true
+		}
+		if name != "" && r.queryVariant(name) >= 0 && (!bad || name < found) {
+			found, bad = name, true
 		}
 	}
-	return "", false
+	return found, bad
+}
+
+// validEscapes reports whether every '%' in s starts a %XX escape, as
+// url.QueryUnescape requires, without unescaping.
+func validEscapes(s string) bool {
+	for i := strings.IndexByte(s, '%'); i >= 0; i = strings.IndexByte(s, '%') {
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			return false
+		}
+		s = s[i+3:]
+	}
+	return true
 }
 
 // scanObject walks a JSON object that json.Valid accepted, recording the
@@ -160,29 +255,34 @@ func scanObjectIn(b []byte, src string, params []*Param, out []value) *Error {
 		return badRequest(msgNotObject)
 	}
 	s.i++
-	var seenBuf [16]string
-	seen := seenBuf[:0]
+	// a member takes at least 6 bytes ("k":0,); sizing the map for a third
+	// of that many saves most of its growth when a body is all keys
+	keys := keySet{hint: len(b) / 18}
 	for {
 		m, ok := s.member()
 		if !ok {
 			return nil
 		}
 		key := s.text(m.kStart, m.kEnd, m.escaped)
-		for _, k := range seen {
-			if k == key {
-				return badRequest("Duplicate parameter: %s", safeName(key))
-			}
-		}
-		seen = append(seen, key)
-		if key == "__proto__" || key == "constructor" || key == "prototype" {
-			// JavaScript backends that merge bodies into objects can be steered through these
-			return badRequest("Parameter %s is not allowed", key)
-		}
 		idx := paramIndexIn(params, key)
 		if idx < 0 {
 			if j := foldIndex(params, key); j >= 0 {
 				return badRequest("Unexpected parameter %s (did you mean %s?)", safeName(key), params[j].Name)
 			}
+		}
+		if e := keys.add(key); e != nil {
+			return e
+		}
+		if key == "__proto__" || key == "constructor" || key == "prototype" {
+			// JavaScript backends that merge bodies into objects can be steered through these
+			return badRequest("Parameter %s is not allowed", key)
+		}
+		if methodOverride(key) {
+			// Laravel and Symfony take the method of a POST from it: the
+			// backend would run another route than the one checked
+			return badRequest("Parameter %s is not allowed", safeName(key))
+		}
+		if idx < 0 {
 			continue
 		}
 		raw, text := b[m.vStart:m.vEnd], src[m.vStart:m.vEnd]
@@ -346,9 +446,17 @@ func paramIndexIn(ps []*Param, name string) int {
 	return -1
 }
 
+// foldIndex returns the index of the param that name is a variant of
+// (FoldName: the same name to some binder), or -1.
 func foldIndex(ps []*Param, name string) int {
+	if !isASCII(name) {
+		name = FoldName(name) // once, not once per param
+		if !isASCII(name) {
+			return -1 // param names are ASCII, and so are their folds
+		}
+	}
 	for i, p := range ps {
-		if strings.EqualFold(p.Name, name) {
+		if SameName(p.Name, name) {
 			return i
 		}
 	}
@@ -446,8 +554,11 @@ func (p *Param) check(v value, prefix string) *Error {
 			return badRequest("Invalid %s: must be an email address", name)
 		}
 	}
-	if hasControl(v.str) {
-		return badRequest("Invalid %s: must not contain control characters", name)
+	if c := controlIn(v.str, p.AllowInvisible); c != 0 {
+		if c == 'c' {
+			return badRequest("Invalid %s: must not contain control characters", name)
+		}
+		return badRequest("Invalid %s: must not contain invisible or bidirectional control characters", name)
 	}
 	return nil
 }
@@ -489,4 +600,28 @@ func hasControl(s string) bool {
 		}
 	}
 	return false
+}
+
+// controlIn reports 'c' when s holds a C0 or C1 control, 'i' when it holds
+// another invisible character (zero-width, bidi control, BOM, soft hyphen,
+// line separator) and allowInvisible is false, else 0.
+func controlIn(s string, allowInvisible bool) byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f {
+			return 'c'
+		}
+		if c < utf8.RuneSelf {
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r >= 0x80 && r <= 0x9f:
+			return 'c'
+		case !allowInvisible && invisible(r):
+			return 'i'
+		}
+		i += n - 1
+	}
+	return 0
 }

@@ -45,7 +45,9 @@ func TestParseBodyStrict(t *testing.T) {
 	// Kelvin sign and long s fold to k and s, as encoding/json matches struct fields.
 	add("Kelvin sign", obj("productId", p, "licenseKey", k, "license\u212aey", k), "Unexpected parameter (unprintable name) (did you mean licenseKey?)")
 	add("long s", obj("productId", p, "licenseKey", k, "licen\u017feKey", k), "Unexpected parameter (unprintable name) (did you mean licenseKey?)")
-	add("unrelated key in other case", obj("productId", p, "licenseKey", k, "Note", "1", "NOTE", "2"), "")
+	// stricter since issue #11: one folding rule for every duplicate, checked or not
+	add("unrelated key in other case", obj("productId", p, "licenseKey", k, "Note", "1", "NOTE", "2"), "Duplicate parameter: NOTE (the same name as Note to some backends)")
+	add("unrelated key in snake case", obj("productId", p, "licenseKey", k, "hostName", "1", "host_name", "2"), "Duplicate parameter: host_name (the same name as hostName to some backends)")
 
 	add("invalid UTF-8 in value", "{\"productId\":"+p+",\"licenseKey\":\"ABCDE-FGHIJ-KLMNO-PQRS\xff\"}", badUTF8)
 	add("invalid UTF-8 in key", "{\"productId\":"+p+",\"licenseKey\":"+k+",\"\xc3\x28\":1}", badUTF8)

@@ -48,12 +48,19 @@ type Route struct {
 	// Response says what of the upstream's answers may reach a client; nil:
 	// every answer passes the leak detector alone.
 	Response *Response `yaml:"response"`
+	// AllowQuery names the query parameters a body route forwards; any
+	// other is dropped. Empty: the forwarded request has no query string.
+	AllowQuery []string `yaml:"allow_query"`
+	// Headers names request headers forwarded besides keygate's own; each
+	// must come at most once.
+	Headers []string `yaml:"headers"`
 
 	line     int
 	params   []*Param // sorted by name
 	product  int      // index into params, -1 for none
 	query    bool     // params come from the query string
 	needAuth bool
+	headers  []string // Headers, canonical
 }
 
 // Param is a rule for one parameter.
@@ -66,6 +73,13 @@ type Param struct {
 	// Secret marks a value that answers must not repeat (a license key): a
 	// message or success field holding it is replaced or removed.
 	Secret bool `yaml:"secret"`
+	// Bucket is how the value names rate-limit buckets: "fold" (default,
+	// BucketForm: variants of one key share a bucket) or "exact".
+	Bucket string `yaml:"bucket"`
+	// AllowInvisible lets string values hold format characters (zero-width
+	// joiners, bidi controls); they are refused otherwise. Controls (C0, C1)
+	// are always refused.
+	AllowInvisible bool `yaml:"allow_invisible"`
 
 	// Name is the parameter's name, filled in by validation.
 	Name   string `yaml:"-"`
@@ -351,6 +365,7 @@ func (r *Route) validate(ps *problems) {
 		}
 		limits[l.Name] = true
 	}
+	r.validateForwarding(ps)
 	for _, e := range r.Errors {
 		if e == nil {
 			ps.add(r.line, "route %s: empty error rule", r.Name)
@@ -387,6 +402,13 @@ func (p *Param) validate(ps *problems, route string, depth int) {
 	}
 	if (p.Min > 0 || p.Max > 0) && (p.Type == "boolean" || p.Type == "object") {
 		ps.add(p.line, "route %s: param %s: min and max apply to string values only", route, p.Name)
+	}
+	switch p.Bucket {
+	case "":
+		p.Bucket = BucketFold
+	case BucketFold, BucketExact:
+	default:
+		ps.add(p.line, "route %s: param %s: bucket %q must be fold or exact", route, p.Name, p.Bucket)
 	}
 	if p.Type == "object" {
 		if depth > 0 {

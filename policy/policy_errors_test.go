@@ -131,6 +131,18 @@ var parseProblemCases = []struct {
 			"p.yaml:8: route a: error rule code 4 must be 1, 2 or 3",
 			"p.yaml:9: route a: error rule message must be one line of at most 200 bytes",
 		}},
+	{"forwarding fields", "routes:\n  - name: a\n    method: POST\n    path: /a\n    params:\n      productId: {bucket: loose}\n    allow_query: [trace, product_id, \"a b\", _method]\n    headers: [X-Version, Authorization, X-Forwarded-Host, X-Original-URL, \"bad header\"]\n  - name: b\n    method: GET\n    path: /b\n    allow_query: [trace]\n",
+		[]string{
+			`p.yaml:2: route a: allow_query name "product_id" is read as param productId by some backends`,
+			`p.yaml:2: route a: allow_query name "a b" must be 1-64 letters, digits, _, . or -`,
+			`p.yaml:2: route a: allow_query name "_method" overrides the method on some backends`,
+			"p.yaml:2: route a: header Authorization is keygate's own and cannot be forwarded from the client",
+			"p.yaml:2: route a: header X-Forwarded-Host is keygate's own and cannot be forwarded from the client",
+			"p.yaml:2: route a: header X-Original-Url is keygate's own and cannot be forwarded from the client",
+			`p.yaml:2: route a: header "bad header": bad header name`,
+			`p.yaml:6: route a: param productId: bucket "loose" must be fold or exact`,
+			"p.yaml:9: route b: allow_query applies to body routes; a query route forwards its checked query",
+		}},
 	{"empty entries", "routes:\n  - \n  - name: a\n    method: POST\n    path: /a\n    params: {p: }\n    limits: [~]\n    errors: [~]\n",
 		[]string{"p.yaml: empty route", "p.yaml:3: route a: empty limit", "p.yaml:3: route a: empty error rule"}},
 }

@@ -23,6 +23,7 @@ import (
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, requestID: requestID(r)}
+	idLines := len(r.Header["X-Request-Id"])
 	r.Header.Set("X-Request-Id", sw.requestID)
 	a := &attempt{ip: clientIP(r, g.trusted).String(), header: r.Header}
 	defer func() {
@@ -43,7 +44,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(sw, policy.Errorf(404, policy.MsgNotFound))
 		return
 	}
-	if e := g.serve(sw, r, a); e != nil {
+	e := checkHeaders(r.Header, a.route, idLines)
+	if e == nil {
+		e = g.serve(sw, r, a)
+	}
+	if e != nil {
 		if e.Err != nil {
 			g.log.Warn("request failed", "request_id", sw.requestID, "route", a.route.Name, "status", e.Status, "err", e.Err)
 		}

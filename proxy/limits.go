@@ -53,14 +53,14 @@ func (a *attempt) bucketKey(l *policy.Limit) string {
 			v = a.ip
 		case policy.DimToken:
 			v = a.token
-		case policy.DimProduct:
-			v = a.values.Product()
+		case policy.DimProduct: // normal forms: every spelling of one key shares its bucket
+			v = a.values.BucketProduct()
 		case policy.DimRoute:
 			v = a.route.Name
 		case policy.DimHeader:
 			v = a.header.Get(d.Name)
 		case policy.DimParam:
-			v, _ = a.values.Get(d.Name)
+			v, _ = a.values.BucketValue(d.Name)
 		}
 		h.Write([]byte(v))
 		h.Write(sep)

@@ -76,30 +76,7 @@ func (g *Gateway) newReverseProxy(target *url.URL, transport http.RoundTripper, 
 	path := strings.TrimSuffix(target.Path, "/") + route.Path
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			if pr.Out.Body != nil {
-				// The body keygate read, in memory: ReverseProxy's wrapper
-				// hides that from the transport, which then sends the
-				// headers in a write (a TCP segment) of their own. The
-				// wrapper only keeps Close from reaching the client's body;
-				// this one's Close does nothing.
-				pr.Out.Body = pr.In.Body
-			}
-			pr.Out.URL.Scheme = target.Scheme
-			pr.Out.URL.Host = target.Host
-			pr.Out.URL.Path = path // the route's canonical path, never the client's spelling of it
-			pr.Out.URL.RawPath = ""
-			pr.Out.Host = ""
-			pr.Out.Header.Set("X-Forwarded-For", clientIP(pr.In, g.trusted).String())
-			pr.Out.Header.Del("Expect")
-			if pr.In.TLS != nil {
-				pr.Out.Header.Set("X-Forwarded-Proto", "https")
-			} else {
-				pr.Out.Header.Set("X-Forwarded-Proto", "http")
-			}
-			pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
-			if g.upAuth != nil {
-				g.upAuth.Apply(pr.Out.Header)
-			}
+			g.rewrite(pr, route, target, path) // the route's canonical path, never the client's spelling of it
 		},
 		Transport:      &timedTransport{base: transport, g: g, route: route.Name},
 		BufferPool:     bufferPool{},

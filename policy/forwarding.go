@@ -1,0 +1,116 @@
+package policy
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+var queryNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// ownHeaders are the request headers whose meaning keygate owns: it reads
+// them, sets them itself, or refuses what they would do (override the method
+// or path, claim a client address). A policy cannot forward them.
+var ownHeaders = map[string]bool{
+	"Authorization": true, "Content-Type": true, "Content-Length": true, "Content-Encoding": true,
+	"Transfer-Encoding": true, "Host": true, "Connection": true, "Upgrade": true, "Expect": true, "Te": true,
+	"Trailer": true, "Keep-Alive": true, "Proxy-Authorization": true, "Proxy-Connection": true,
+	"Forwarded": true, "X-Forwarded-For": true, "X-Forwarded-Host": true, "X-Forwarded-Proto": true,
+	"X-Forwarded-Port": true, "X-Forwarded-Prefix": true, "X-Real-Ip": true, "True-Client-Ip": true,
+	"X-Client-Ip": true, "X-Original-Url": true, "X-Rewrite-Url": true, "X-Original-Uri": true,
+	"X-Http-Method-Override": true, "X-Http-Method": true, "X-Method-Override": true,
+	"X-Request-Id": true, "Idempotency-Key": true, "Traceparent": true, "Tracestate": true,
+}
+
+// validateForwarding checks allow_query and headers, and fills r.headers.
+func (r *Route) validateForwarding(ps *problems) {
+	if len(r.AllowQuery) > 0 && r.query {
+		ps.add(r.line, "route %s: allow_query applies to body routes; a query route forwards its checked query", r.Name)
+	}
+	for _, q := range r.AllowQuery {
+		if !queryNameRE.MatchString(q) {
+			ps.add(r.line, "route %s: allow_query name %q must be 1-64 letters, digits, _, . or -", r.Name, q)
+		} else if methodOverride(q) {
+			ps.add(r.line, "route %s: allow_query name %q overrides the method on some backends", r.Name, q)
+		} else if i := r.queryVariant(q); i >= 0 {
+			ps.add(r.line, "route %s: allow_query name %q is read as param %s by some backends", r.Name, q, r.params[i].Name)
+		}
+	}
+	r.headers = r.headers[:0]
+	for _, h := range r.Headers {
+		c := http.CanonicalHeaderKey(h)
+		switch {
+		case !headerRE.MatchString(h):
+			ps.add(r.line, "route %s: header %q: bad header name", r.Name, h)
+		case ownHeaders[c] || strings.HasPrefix(c, "X-Forwarded-"):
+			ps.add(r.line, "route %s: header %s is keygate's own and cannot be forwarded from the client", r.Name, c)
+		default:
+			r.headers = append(r.headers, c)
+		}
+	}
+}
+
+// queryVariant returns the index of the checked param that some framework
+// binds a query name to, or -1. Frameworks fold case (and the rest of
+// FoldName), read "a[]", "a[0]" and "a[x]" as a (PHP, Rails, Express qs)
+// and "a.x" as a (qs with allowDots, Spring).
+func (r *Route) queryVariant(name string) int {
+	return queryVariantIn(r.params, name)
+}
+
+func queryVariantIn(params []*Param, name string) int {
+	bracket, _, _ := strings.Cut(name, "[")
+	dotted, _, _ := strings.Cut(bracket, ".")
+	for i, p := range params {
+		if SameName(bracket, p.Name) || SameName(dotted, p.Name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// ForwardHeaders returns the canonical names of the client headers the
+// policy forwards on this route besides keygate's own; nil: none.
+func (r *Route) ForwardHeaders() []string { return r.headers }
+
+// ForwardQuery returns the query string forwarded upstream for a request
+// whose checks passed: a query route's checked query as received; on a body
+// route only the members named in allow_query, in the client's order, as
+// the client wrote them. rawQuery must have passed QueryNames.
+func (r *Route) ForwardQuery(rawQuery string) string {
+	if r.query || rawQuery == "" {
+		return rawQuery
+	}
+	if len(r.AllowQuery) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for part := range strings.SplitSeq(rawQuery, "&") {
+		rawName, _, _ := strings.Cut(part, "=")
+		name, err := url.QueryUnescape(rawName)
+		if err != nil || !allowed(r.AllowQuery, name) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(part)
+	}
+	return b.String()
+}
+
+func allowed(names []string, name string) bool {
+	for _, n := range names {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// methodOverride reports a parameter name that frameworks read as the
+// request's method (Laravel, Symfony and Rails read _method on a POST).
+func methodOverride(name string) bool {
+	return strings.EqualFold(name, "_method")
+}

@@ -1,0 +1,66 @@
+package policy
+
+// smallKeys is how many keys an object may have before keySet switches from
+// comparing each new key with the earlier ones to a map: below it the pairs
+// are few and nothing is allocated; above it the cost stays linear (a body
+// of 6,000 distinct keys took 45 ms with pairwise comparison alone).
+const smallKeys = 16
+
+// compareNames is SameName; tests count its calls to show the check is
+// linear without timing it.
+var compareNames = SameName
+
+// keySet detects object keys or query names that are the same name to some
+// binder (FoldName), in time linear in their number.
+type keySet struct {
+	small [smallKeys]string // as added when ASCII (SameName compares them in place), else folded
+	orig  [smallKeys]string // as added
+	n     int
+	big   map[string]string // FoldName → name as added, once past smallKeys
+	hint  int               // expected number of names, to size big at once
+}
+
+// add records name; it refuses one that is the same name as an earlier one.
+func (k *keySet) add(name string) *Error {
+	if prev, dup := k.seen(name); dup {
+		return duplicate(prev, name)
+	}
+	return nil
+}
+
+// seen records name, or returns the earlier name that is the same name.
+func (k *keySet) seen(name string) (prev string, dup bool) {
+	stored := name
+	if !isASCII(name) {
+		stored = FoldName(name)
+	}
+	if k.big == nil && k.n < smallKeys {
+		for i, prev := range k.small[:k.n] {
+			if compareNames(prev, stored) {
+				return k.orig[i], true
+			}
+		}
+		k.small[k.n], k.orig[k.n] = stored, name
+		k.n++
+		return "", false
+	}
+	if k.big == nil {
+		k.big = make(map[string]string, max(4*smallKeys, k.hint))
+		for i, prev := range k.small[:k.n] {
+			k.big[FoldName(prev)] = k.orig[i]
+		}
+	}
+	f := FoldName(stored)
+	if prev, ok := k.big[f]; ok {
+		return prev, true
+	}
+	k.big[f] = name
+	return "", false
+}
+
+func duplicate(prev, name string) *Error {
+	if prev == name {
+		return badRequest("Duplicate parameter: %s", safeName(name))
+	}
+	return badRequest("Duplicate parameter: %s (the same name as %s to some backends)", safeName(name), safeName(prev))
+}
