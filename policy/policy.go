@@ -61,6 +61,7 @@ type Route struct {
 	query    bool     // params come from the query string
 	needAuth bool
 	headers  []string // Headers, canonical
+	secrets  []*Param // the params marked Secret, in params order
 }
 
 // Param is a rule for one parameter.
@@ -85,6 +86,7 @@ type Param struct {
 	Name   string `yaml:"-"`
 	line   int
 	fields []*Param // sorted by name
+	logKey string   // "<Name>_hash", for Secret params
 }
 
 // Limit is one rate limit rule of a route.
@@ -322,6 +324,13 @@ func (r *Route) validate(ps *problems) {
 		r.params = append(r.params, prm)
 	}
 	sortParams(r.params) // before validating: problems on one line keep name order
+	r.secrets = r.secrets[:0]
+	for _, prm := range r.params {
+		if prm.Secret {
+			prm.logKey = prm.Name + "_hash"
+			r.secrets = append(r.secrets, prm)
+		}
+	}
 	for _, prm := range r.params {
 		prm.validate(ps, r.Name, 0)
 	}

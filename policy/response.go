@@ -229,3 +229,17 @@ func (e *ErrorRule) matches(msg string) bool {
 	}
 	return true
 }
+
+// SecretParams returns the route's parameters marked secret, in policy
+// order; nil for a nil route.
+func (r *Route) SecretParams() []*Param {
+	if r == nil {
+		return nil
+	}
+	return r.secrets
+}
+
+// LogKey is the log attribute that carries the hash of a Secret
+// parameter's value, "<name>_hash": logs name a secret value only by its
+// hash. It is "" for a parameter that is not Secret.
+func (p *Param) LogKey() string { return p.logKey }

@@ -16,7 +16,7 @@ import (
 // the same header. Tracestate is a list by definition and may repeat.
 var singleHeaders = []string{
 	"Authorization", "Content-Type", "Content-Length", "Content-Encoding", "Transfer-Encoding", "Host",
-	"Idempotency-Key", "X-Request-Id", "Traceparent", "Accept-Encoding", "Upgrade",
+	"Idempotency-Key", "X-Request-Id", "Traceparent", "Upgrade",
 }
 
 // checkHeaders refuses a request that carries a header keygate reads or
@@ -144,8 +144,11 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest, route *policy.Route, target
 // X-Request-Id, one canonical Content-Type for a body, the client's
 // Idempotency-Key, the upstream credential (or the client's one checked
 // Authorization when none is configured), W3C trace context when well
-// formed, Accept-Encoding, and the headers the route's policy names. Each
-// has one value: checkHeaders refused duplicates before.
+// formed, Accept-Encoding: identity (keygate's own: it reads the answer
+// whole, and Keymint answers are a few hundred bytes, so gzip saves nothing;
+// a backend that compresses anyway is decoded if it used gzip), and the
+// headers the route's policy names. Each has one value: checkHeaders refused
+// duplicates before.
 func (g *Gateway) forwardHeader(in *http.Request, route *policy.Route) http.Header {
 	h := make(http.Header, 8)
 	h["X-Forwarded-For"] = []string{clientIP(in, g.trusted).String()}
@@ -169,7 +172,7 @@ func (g *Gateway) forwardHeader(in *http.Request, route *policy.Route) http.Head
 			h["Tracestate"] = []string{ts}
 		}
 	}
-	copyOne(h, in.Header, "Accept-Encoding")
+	h["Accept-Encoding"] = []string{"identity"}
 	for _, name := range route.ForwardHeaders() {
 		copyOne(h, in.Header, name)
 	}

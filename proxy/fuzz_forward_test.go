@@ -34,7 +34,7 @@ func FuzzForwardHeader(f *testing.F) {
 	allowed := map[string]bool{
 		"X-Forwarded-For": true, "X-Forwarded-Proto": true, "X-Request-Id": true, "Content-Type": true,
 		"Idempotency-Key": true, "Authorization": true, "Traceparent": true, "Tracestate": true,
-		"Accept-Encoding": true, "X-Client-Version": true,
+		"Accept-Encoding": true, "X-Client-Version": true, // Accept-Encoding: keygate's own identity
 	}
 	f.Fuzz(func(t *testing.T, lines string, body bool) {
 		r, _ := http.NewRequest(http.MethodPost, "http://keygate/a", nil)

@@ -293,8 +293,10 @@ func (g *Gateway) finish(w *statusWriter, r *http.Request, a *attempt, start tim
 		slog.String("code", w.code), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 		slog.String("ip", a.ip),
 	)
-	if lk, ok := a.values.Get("licenseKey"); ok {
-		attrs = append(attrs, slog.String("license_hash", policy.HashToken(lk)))
+	for _, p := range a.route.SecretParams() { // the policy says which values are secret: log their hashes only
+		if v, ok := a.values.Get(p.Name); ok {
+			attrs = append(attrs, slog.String(p.LogKey(), policy.HashToken(v)))
+		}
 	}
 	if a.token != "" {
 		attrs = append(attrs, slog.String("token_hash", policy.HashToken(a.token)))

@@ -1,11 +1,16 @@
 package proxy
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/keygate/keygate/policy"
 )
 
 func TestRequestChecks(t *testing.T) {
@@ -272,3 +277,43 @@ func TestRateLimitHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestAccessLogHashesSecrets: the access log names the token and every
+// parameter the policy marks secret (the built-in licenseKey) by a short
+// hash, never by value, whatever the answer.
+func TestAccessLogHashesSecrets(t *testing.T) {
+	var logs syncBuffer
+	g := newGateway(t, func(o *Options) { o.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
+	for _, c := range []call{
+		{path: "/activate-key", token: testTokens["global"], body: activateBody(testKey)},
+		{path: "/activate-key", token: "not-a-token", body: activateBody(testKey)},
+		{path: "/get-key", token: testTokens["global"], body: `{"productId":1}`},
+	} {
+		g.do(t, c)
+	}
+	out := logs.String()
+	for _, secret := range []string{testKey, testTokens["global"], "not-a-token"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("access log holds %q:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{`"licenseKey_hash":"` + policy.HashToken(testKey) + `"`, `"token_hash":"` + policy.HashToken(testTokens["global"]) + `"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("access log lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer that handlers on several goroutines may
+// write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -304,11 +304,6 @@ type timedTransport struct {
 }
 
 func (t *timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	// Ask for the one encoding that needs no decoding (Keymint answers are a
-	// few hundred bytes: gzip saves nothing). This is ReverseProxy's own copy
-	// of the request, so setting a header here changes no caller's request;
-	// a backend that compresses anyway is decoded if it used gzip.
-	r.Header.Set("Accept-Encoding", "identity")
 	start := time.Now()
 	resp, err := t.base.RoundTrip(r)
 	if t.g.metrics != nil {
