@@ -78,7 +78,7 @@ type Introspector struct {
 	claims      ClaimMapping
 	client      *http.Client
 	cache       *cache
-	flight      flight[tokenKey, answer]
+	flight      flight[answer]
 	now         func() time.Time
 	lastFailure atomic.Int64 // unix nanoseconds
 }
@@ -134,7 +134,7 @@ func (in *Introspector) Authenticate(ctx context.Context, token string) (*policy
 	if last := in.lastFailure.Load(); last != 0 && now.Sub(time.Unix(0, last)) < in.cfg.Backoff {
 		return nil, ReasonUnavailable, errIntrospectionBackoff
 	}
-	a, err := in.flight.do(ctx, key, func() (answer, error) { return in.introspect(key, token) })
+	a, err := in.flight.do(ctx, string(key[:]), func() (answer, error) { return in.introspect(key, token) })
 	if err != nil {
 		return nil, ReasonUnavailable, fmt.Errorf("introspection: %w", err)
 	}

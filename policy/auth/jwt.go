@@ -172,7 +172,7 @@ func (j *JWT) Authenticate(ctx context.Context, token string) (*policy.Token, st
 	}
 	verified := false
 	for _, k := range keys {
-		if verifySignature(t.alg, k, t.input, t.sig) {
+		if t.verify(k) {
 			verified = true
 			break
 		}
@@ -183,7 +183,7 @@ func (j *JWT) Authenticate(ctx context.Context, token string) (*policy.Token, st
 	case !verified:
 		return nil, ReasonBadSignature, nil
 	}
-	return j.check(t.payload)
+	return j.check(t.payload())
 }
 
 // candidates returns the keys that may verify t: the static keys of its
