@@ -16,11 +16,20 @@ import (
 // no cache holds a token.
 type tokenKey = [sha256.Size]byte
 
-// answer is a cached decision about one token: a record, or the reason it
-// was rejected.
+// answer is a cached decision about one token: a record, the reason it was
+// rejected, or (with ReasonUnavailable) why it could not be checked.
 type answer struct {
 	tok    *policy.Token
 	reason string
+	err    error
+}
+
+// result returns the answer as a Source does.
+func (a answer) result() (*policy.Token, string, error) {
+	if a.err != nil {
+		return nil, ReasonUnavailable, a.err
+	}
+	return a.tok, a.reason, nil
 }
 
 // cache is a bounded map from token hashes to answers that expire. When it

@@ -183,7 +183,7 @@ func (j *JWT) Authenticate(ctx context.Context, token string) (*policy.Token, st
 	case !verified:
 		return nil, ReasonBadSignature, nil
 	}
-	return j.check(t.payload())
+	return j.check(t.payload(), token[:strings.LastIndexByte(token, '.')])
 }
 
 // candidates returns the keys that may verify t: the static keys of its
@@ -241,8 +241,9 @@ func (j *JWT) typeOK(typ string) bool {
 	return false
 }
 
-// check validates verified claims and builds the token's record.
-func (j *JWT) check(payload []byte) (*policy.Token, string, error) {
+// check validates verified claims and builds the token's record; signed is
+// the token's header and payload, as signed.
+func (j *JWT) check(payload []byte, signed string) (*policy.Token, string, error) {
 	claims, err := members(payload)
 	if err != nil {
 		return nil, ReasonMalformed, nil
@@ -282,5 +283,8 @@ func (j *JWT) check(payload []byte) (*policy.Token, string, error) {
 		until = exp.Add(leeway)
 	}
 	tok, reason := j.claims.token("jwt", claims, until)
+	if tok != nil {
+		tok.SetIdentity(jwtIdentity(claims, signed))
+	}
 	return tok, reason, nil
 }
