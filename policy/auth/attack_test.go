@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -89,7 +91,8 @@ func TestEd25519KeysOfSmallOrderOrNotCanonical(t *testing.T) {
 
 // TestJWKSIdentityKeyForgesNothing serves the identity point as an Ed25519
 // key: with it loaded, the trivial signature (R = identity, S = 0) would
-// verify any claims.
+// verify any claims. go-jose refuses such JWKs too; keygate's check is the
+// second line.
 func TestJWKSIdentityKeyForgesNothing(t *testing.T) {
 	identity := make([]byte, 32)
 	identity[0] = 1
@@ -101,6 +104,8 @@ func TestJWKSIdentityKeyForgesNothing(t *testing.T) {
 	forged := hdr + "." + enc(mustJSON(t, claimsAt(c, nil))) + "." + enc(append(identity, make([]byte, 32)...))
 	if tok, reason, err := j.Authenticate(context.Background(), forged); tok != nil || err != nil {
 		t.Errorf("Authenticate(forged under identity key) = %v, %q, %v; want a rejection", tok, reason, err)
+	} else {
+		t.Logf("reason %q", reason)
 	}
 }
 
@@ -174,5 +179,20 @@ func TestJWKSRandomKidsCannotStarveNewKey(t *testing.T) {
 	}
 	if got, most := srv.requests.Load(), int64(60/int(DefaultJWKSMinRefetch/time.Second)+2); got > most {
 		t.Errorf("JWKS requests = %d, want at most %d (one per MinRefetch)", got, most)
+	}
+}
+
+// TestPEMKeysOfSmallOrderRefused: static keys go through x509, not go-jose,
+// so keygate's own check is what refuses a small-order Ed25519 key there.
+func TestPEMKeysOfSmallOrderRefused(t *testing.T) {
+	identity := make([]byte, 32)
+	identity[0] = 1
+	der, err := x509.MarshalPKIXPublicKey(ed25519.PublicKey(identity))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	if keys, err := ParsePEMKeys(data); err == nil {
+		t.Errorf("ParsePEMKeys(identity point) = %d keys, nil; want an error", len(keys))
 	}
 }
