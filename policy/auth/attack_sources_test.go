@@ -281,3 +281,32 @@ func TestTokenIdentity(t *testing.T) {
 		t.Errorf("file token Identity() = %q, want %q", got, want)
 	}
 }
+
+func TestChainRemote(t *testing.T) {
+	c := newClock()
+	file, _ := NewFileSource(&fileLookuper{})
+	local := newTestJWT(t, c, JWTConfig{Secret: testSecret})
+	srv := newJWKSServer(t, publicJWK(t, "k", "", edKey(t)))
+	withJWKS, _ := newJWKSSource(t, c, srv, JWKSConfig{})
+	idp, _ := hostileIDP(t)
+	in, _ := NewIntrospector(IntrospectionConfig{URL: idp.URL})
+	store, _ := NewStore(StoreConfig{Client: redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})})
+	for _, tc := range []struct {
+		name    string
+		sources []Source
+		want    bool
+	}{
+		{"file and static JWT keys", []Source{file, local}, false},
+		{"JWKS", []Source{file, withJWKS}, true},
+		{"store", []Source{file, store}, true},
+		{"introspection", []Source{file, in}, true},
+	} {
+		chain, err := NewChain(tc.sources...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := chain.Remote(); got != tc.want {
+			t.Errorf("%s: Remote() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

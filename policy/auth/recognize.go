@@ -110,3 +110,24 @@ func (c *Chain) claimedLocally(token string) bool {
 	}
 	return false
 }
+
+// Remote reports whether checking a token may cost a call off the machine:
+// the chain has a token store (Redis), a JWKS or an introspection endpoint.
+// The proxy then consults its failure-counting limits before the chain, so
+// that a client over its budget costs no remote call.
+func (c *Chain) Remote() bool {
+	if c == nil {
+		return false
+	}
+	for _, s := range c.sources {
+		switch s := s.(type) {
+		case *Store, remoteSource:
+			return true
+		case *JWT:
+			if s.cfg.JWKS != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
