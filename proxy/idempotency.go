@@ -80,7 +80,7 @@ func (g *Gateway) beginIdempotent(ctx context.Context, w *statusWriter, r *http.
 		return nil, policy.Errorf(400, msgIdemInvalid), true
 	}
 	h := sha256.New()
-	for _, part := range []string{policy.HashToken(a.token), a.route.Name, values[0]} {
+	for _, part := range []string{policy.HashToken(a.tokenKey()), a.route.Name, values[0]} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}

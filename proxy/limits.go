@@ -23,11 +23,12 @@ type Limiter interface {
 
 // attempt is what keygate knows of one request when it builds limit keys.
 type attempt struct {
-	route  *policy.Route
-	ip     string
-	token  string
-	values *policy.Values
-	header http.Header
+	route   *policy.Route
+	ip      string
+	token   string
+	tokenID string // the accepted token's canonical identity (policy.Token.Identity); "" before
+	values  *policy.Values
+	header  http.Header
 }
 
 // bucketKey names a limit's bucket for this request: the limit's name and a
@@ -42,7 +43,7 @@ func (a *attempt) bucketKey(l *policy.Limit) string {
 		case policy.DimIP:
 			v = a.ip
 		case policy.DimToken:
-			v = a.token
+			v = a.tokenKey()
 		case policy.DimProduct:
 			v = a.values.Product()
 		case policy.DimRoute:
