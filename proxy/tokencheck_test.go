@@ -85,9 +85,10 @@ func hs256(header, claims string, secret []byte) string {
 	return input + "." + enc(m.Sum(nil))
 }
 
-// TestTokenLimitsUseTokenIdentity: two spellings of one JWT (same claims,
-// headers that differ) share one create-per-token bucket (60 a minute).
-func TestTokenLimitsUseTokenIdentity(t *testing.T) {
+// jwtChain returns a chain verifying HS256 tokens of secret, and two
+// spellings of one token (same claims, headers that differ).
+func jwtChain(t *testing.T) (*auth.Chain, []string) {
+	t.Helper()
 	secret := []byte(strings.Repeat("s", 32))
 	j, err := auth.NewJWT(auth.JWTConfig{Issuers: []string{"https://idp.test/"}, Audiences: []string{"keygate"}, Secret: secret})
 	if err != nil {
@@ -97,9 +98,31 @@ func TestTokenLimitsUseTokenIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := newGateway(t, func(o *Options) { o.Auth = chain })
 	claims := fmt.Sprintf(`{"iss":"https://idp.test/","aud":"keygate","exp":%d,"jti":"one","products":["*"]}`, time.Now().Add(time.Hour).Unix())
-	copies := []string{hs256(`{"alg":"HS256"}`, claims, secret), hs256(`{"alg":"HS256","typ":"JWT"}`, claims, secret)}
+	return chain, []string{hs256(`{"alg":"HS256"}`, claims, secret), hs256(`{"alg":"HS256","typ":"JWT"}`, claims, secret)}
+}
+
+// TestIdempotencyUsesTokenIdentity: a retry of one request with another
+// spelling of the same token is a replay, not a second call upstream.
+func TestIdempotencyUsesTokenIdentity(t *testing.T) {
+	chain, copies := jwtChain(t)
+	g := newGateway(t, withIdempotency(NewMemoryIdempotency(), false), func(o *Options) { o.Auth = chain })
+	for i, tok := range copies {
+		c := call{path: "/activate-key", token: tok, body: activateBody(testKey), header: map[string]string{"Idempotency-Key": "retry-1"}}
+		if a := g.do(t, c); a.status != 200 {
+			t.Fatalf("request %d = %d %s, want 200", i+1, a.status, a.raw)
+		}
+	}
+	if got := g.up.calls.Load(); got != 1 {
+		t.Errorf("upstream calls = %d, want 1: the second spelling is a retry of the first", got)
+	}
+}
+
+// TestTokenLimitsUseTokenIdentity: two spellings of one JWT (same claims,
+// headers that differ) share one create-per-token bucket (60 a minute).
+func TestTokenLimitsUseTokenIdentity(t *testing.T) {
+	chain, copies := jwtChain(t)
+	g := newGateway(t, func(o *Options) { o.Auth = chain })
 	body := fmt.Sprintf(`{"productId":%q}`, testProduct)
 	for i := range 60 {
 		if a := g.do(t, call{path: "/create-key", token: copies[i%2], body: body}); a.status != 200 {
