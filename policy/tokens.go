@@ -32,6 +32,7 @@ type Token struct {
 	Expires    string   `yaml:"expires"`    // RFC 3339 time from which it is refused; empty: never
 
 	line     int
+	identity string
 	expires  time.Time
 	global   bool
 	products map[string]struct{}
@@ -210,6 +211,26 @@ func NewToken(name string, products, operations []string, expires time.Time) (*T
 }
 
 func notPrintable(r rune) bool { return !unicode.IsPrint(r) }
+
+// Identity returns the token's canonical identity, for limits, caches and
+// idempotency: one string per token, however the client spells it. A token
+// source sets it (SetIdentity) from what it verified, such as a JWT's issuer
+// and id; a token from the tokens file or the token store is its SHA-256,
+// "sha256:<hex>". "" means none is known (a record built by NewToken whose
+// source set neither).
+func (t *Token) Identity() string {
+	switch {
+	case t.identity != "":
+		return t.identity
+	case t.SHA256 != "":
+		return "sha256:" + strings.ToLower(t.SHA256)
+	}
+	return ""
+}
+
+// SetIdentity sets the identity Identity returns. Token sources call it on
+// the records they build, before sharing them.
+func (t *Token) SetIdentity(id string) { t.identity = id }
 
 // ExpiresAt returns the time from which the token is refused; zero means
 // never.

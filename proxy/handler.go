@@ -71,9 +71,13 @@ func (g *Gateway) serve(w *statusWriter, r *http.Request, a *attempt) *policy.Er
 	var tok *policy.Token
 	if route.NeedsToken() {
 		a.token = bearer(r)
-		if tok, e = g.checkToken(ctx, a); e != nil {
-			return g.failed(ctx, a, body, r, w.Header(), e)
+		if e := g.peekBeforeRemote(ctx, a, r, body, w.Header()); e != nil {
+			return e
 		}
+		if tok, e = g.checkToken(ctx, a); e != nil {
+			return g.failedToken(ctx, a, body, r, w.Header(), e)
+		}
+		a.tokenID = tok.Identity()
 	}
 	if a.values, e = g.parse(r, route, body); e == nil {
 		e = a.values.Validate()

@@ -85,7 +85,7 @@ func (g *Gateway) beginIdempotent(ctx context.Context, w *statusWriter, r *http.
 		return nil, policy.Errorf(400, msgIdemInvalid), true
 	}
 	h := sha256.New()
-	for _, part := range []string{policy.HashToken(a.token), a.route.Name, values[0]} {
+	for _, part := range []string{policy.HashToken(a.tokenKey()), a.route.Name, values[0]} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
@@ -223,10 +223,11 @@ func (g *Gateway) countIdem(route, result string) {
 
 // idemScope names whose records a key counts against
 // (IdempotencyBounds.MaxPerScope): the token's, or on routes without
-// tokens the client IP's, hashed.
+// tokens the client IP's, hashed. A token counts by its canonical identity,
+// so that two spellings of one token share one bound.
 func idemScope(a *attempt) string {
 	if a.token != "" {
-		return "t" + policy.HashToken(a.token)
+		return "t" + policy.HashToken(a.tokenKey())
 	}
 	return "i" + policy.HashToken(a.ip)
 }

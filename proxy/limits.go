@@ -23,11 +23,12 @@ type Limiter interface {
 
 // attempt is what keygate knows of one request when it builds limit keys.
 type attempt struct {
-	route  *policy.Route
-	ip     string
-	token  string
-	values *policy.Values
-	header http.Header
+	route   *policy.Route
+	ip      string
+	token   string
+	tokenID string // the accepted token's canonical identity (policy.Token.Identity); "" before
+	values  *policy.Values
+	header  http.Header
 
 	// reserved are the failure-budget rules checkLimits consumed ahead of
 	// the answer; settle refunds those the answer does not spend.
@@ -52,7 +53,7 @@ func (a *attempt) bucketKey(l *policy.Limit) string {
 		case policy.DimIP:
 			v = a.ip
 		case policy.DimToken:
-			v = a.token
+			v = a.tokenKey()
 		case policy.DimProduct: // normal forms: every spelling of one key shares its bucket
 			v = a.values.BucketProduct()
 		case policy.DimRoute:

@@ -119,7 +119,7 @@ func newAuth(cfg *Config, file *policy.TokenFile, client redis.UniversalClient, 
 	if cfg.jwtConfigured() {
 		jc := auth.JWTConfig{
 			Issuers: cfg.TokenIssuers, Audiences: cfg.TokenAudiences, Algorithms: cfg.JWTAlgorithms,
-			Types: cfg.JWTTypes, Leeway: cfg.JWTLeeway, Claims: claims,
+			Types: cfg.JWTTypes, Leeway: cfg.JWTLeeway, Claims: claims, RequireLowS: cfg.JWTRequireLowS,
 		}
 		if sec, err := secret("JWT_SECRET", cfg.JWTSecret, cfg.JWTSecretFile); err != nil {
 			errs = append(errs, err)

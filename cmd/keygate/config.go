@@ -74,6 +74,7 @@ type Config struct {
 	JWTAlgorithms        []string      `env:"JWT_ALGORITHMS" envSeparator:","`
 	JWTTypes             []string      `env:"JWT_TYPES" envSeparator:","`
 	JWTLeeway            time.Duration `env:"JWT_LEEWAY" envDefault:"30s"`
+	JWTRequireLowS       bool          `env:"JWT_REQUIRE_LOW_S" envDefault:"false"`
 	ClaimProducts        string        `env:"CLAIM_PRODUCTS" envDefault:"products"`
 	ClaimProductPrefix   string        `env:"CLAIM_PRODUCT_PREFIX"`
 	ClaimOperations      string        `env:"CLAIM_OPERATIONS" envDefault:"operations"`

@@ -9,8 +9,11 @@
 // token is left. The first source that recognizes a token decides: it
 // accepts it, rejects it with a reason, or reports that it could not check
 // it. A token is never shown to a source that comes after the one that
-// recognized it, so a keygate token never reaches a third-party
-// introspection endpoint.
+// recognized it, and a remote source (introspection) is shown only tokens
+// whose shape no other source could claim: keygate's "kg_" prefix in any
+// case, anything JWT-like when JWTs are verified, a token the tokens file
+// listed. A keygate token, or a near-miss of one, never reaches a
+// third-party introspection endpoint.
 //
 // Every rejection carries one of a small fixed set of reasons (Reasons), for
 // logs and metrics; no reason or error ever carries the token itself.
@@ -41,6 +44,7 @@ const (
 	ReasonMalformed    = "malformed"            // not a well-formed token of its kind
 	ReasonRevoked      = "revoked"              // revoked in the token store
 	ReasonInactive     = "inactive"             // the introspection endpoint says active: false
+	ReasonTokenType    = "token_type"           // introspection: active, but not an access token (refresh, DPoP, ...)
 	ReasonUnavailable  = "unavailable"          // the source could not check it (Redis, JWKS or introspection down)
 )
 
@@ -49,7 +53,7 @@ const (
 var Reasons = []string{
 	ReasonMissing, ReasonUnknown, ReasonExpired, ReasonProduct, ReasonOperation, ReasonNotYetValid,
 	ReasonBadSignature, ReasonBadIssuer, ReasonBadAudience, ReasonBadAlg, ReasonUnknownKey,
-	ReasonMalformed, ReasonRevoked, ReasonInactive, ReasonUnavailable,
+	ReasonMalformed, ReasonRevoked, ReasonInactive, ReasonTokenType, ReasonUnavailable,
 }
 
 // MaxTokenBytes bounds the tokens a Chain looks at; longer ones are
@@ -104,6 +108,9 @@ func (c *Chain) Authenticate(ctx context.Context, token string) (*policy.Token, 
 		return nil, ReasonUnknown, nil
 	}
 	for _, s := range c.sources {
+		if _, ok := s.(remoteSource); ok && c.claimedLocally(token) {
+			return nil, ReasonUnknown, nil
+		}
 		tok, reason, err := s.Authenticate(ctx, token)
 		switch {
 		case err != nil:
@@ -155,6 +162,7 @@ type Lookuper interface {
 type FileSource struct {
 	tokens Lookuper
 	now    func() time.Time
+	memory fileMemory
 }
 
 // NewFileSource returns a source over tokens, which must not be nil.
@@ -175,6 +183,7 @@ func (f *FileSource) Authenticate(_ context.Context, token string) (*policy.Toke
 	case tok.Expired(f.now()):
 		return nil, ReasonExpired, nil
 	}
+	f.memory.add(token)
 	return tok, "", nil
 }
 

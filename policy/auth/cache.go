@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/keygate/keygate/policy"
 )
 
@@ -14,11 +16,20 @@ import (
 // no cache holds a token.
 type tokenKey = [sha256.Size]byte
 
-// answer is a cached decision about one token: a record, or the reason it
-// was rejected.
+// answer is a cached decision about one token: a record, the reason it was
+// rejected, or (with ReasonUnavailable) why it could not be checked.
 type answer struct {
 	tok    *policy.Token
 	reason string
+	err    error
+}
+
+// result returns the answer as a Source does.
+func (a answer) result() (*policy.Token, string, error) {
+	if a.err != nil {
+		return nil, ReasonUnavailable, a.err
+	}
+	return a.tok, a.reason, nil
 }
 
 // cache is a bounded map from token hashes to answers that expire. When it
@@ -100,44 +111,23 @@ func (c *cache) len() int {
 	return c.lru.Len()
 }
 
-// flight collapses concurrent calls for one key into one: the first caller
-// starts fn, later callers wait for its result. fn runs in its own goroutine
-// and must bound itself (it is given no caller's context), so that a caller
-// that gives up does not cancel the work the others wait for.
-type flight[K comparable, V any] struct {
-	mu    sync.Mutex
-	calls map[K]*flightCall[V]
-}
-
-type flightCall[V any] struct {
-	done chan struct{}
-	val  V
-	err  error
+// flight collapses concurrent calls for one key into one
+// (golang.org/x/sync/singleflight): the first caller starts fn, later callers
+// wait for its result. fn runs in its own goroutine and must bound itself
+// (it is given no caller's context), so that a caller that gives up does not
+// cancel the work the others wait for.
+type flight[V any] struct {
+	g singleflight.Group
 }
 
 // do returns fn's result for key, sharing a call already in flight. It
 // returns early with ctx's error when ctx ends first.
-func (f *flight[K, V]) do(ctx context.Context, key K, fn func() (V, error)) (V, error) {
-	f.mu.Lock()
-	if f.calls == nil {
-		f.calls = make(map[K]*flightCall[V])
-	}
-	c, ok := f.calls[key]
-	if !ok {
-		c = &flightCall[V]{done: make(chan struct{})}
-		f.calls[key] = c
-		go func() {
-			c.val, c.err = fn()
-			f.mu.Lock()
-			delete(f.calls, key)
-			f.mu.Unlock()
-			close(c.done)
-		}()
-	}
-	f.mu.Unlock()
+func (f *flight[V]) do(ctx context.Context, key string, fn func() (V, error)) (V, error) {
+	ch := f.g.DoChan(key, func() (any, error) { return fn() })
 	select {
-	case <-c.done:
-		return c.val, c.err
+	case r := <-ch:
+		v, _ := r.Val.(V)
+		return v, r.Err
 	case <-ctx.Done():
 		var zero V
 		return zero, ctx.Err()

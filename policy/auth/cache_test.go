@@ -55,15 +55,15 @@ func TestCacheBoundAndTTL(t *testing.T) {
 }
 
 func TestFlight(t *testing.T) {
-	var f flight[int, int]
+	var f flight[int]
 	var calls atomic.Int64
 	release := make(chan struct{})
 	fn := func() (int, error) { calls.Add(1); <-release; return 42, nil }
 	ctx, cancel := context.WithCancel(context.Background())
 	results := make(chan error, 3)
-	go func() { _, err := f.do(ctx, 1, fn); results <- err }() // gives up early
+	go func() { _, err := f.do(ctx, "1", fn); results <- err }() // gives up early
 	go func() {
-		v, err := f.do(context.Background(), 1, fn)
+		v, err := f.do(context.Background(), "1", fn)
 		if v != 42 {
 			err = fmt.Errorf("got %d", v)
 		}

@@ -16,8 +16,8 @@ import (
 // token may do. The zero value reads products from "products", operations
 // from "operations" and the name from "sub".
 //
-// A claim may be a JSON array of strings or one space-separated string (an
-// OAuth "scope"). With a prefix set, only entries that start with it count,
+// A claim may be a JSON array of strings or one string of entries separated
+// by ASCII spaces (an OAuth "scope"; other white space separates nothing). With a prefix set, only entries that start with it count,
 // with the prefix removed, so that one "scope" can carry both:
 //
 //	ClaimMapping{Products: "scope", ProductPrefix: "product:",
@@ -105,7 +105,13 @@ func (m ClaimMapping) list(claims map[string]json.RawMessage, name, prefix strin
 		if json.Unmarshal(raw, &s) != nil {
 			return nil, true, false
 		}
-		entries = strings.Fields(s)
+		// RFC 6749 3.3: scope tokens are separated by ASCII space, and
+		// by nothing else; a no-break space is part of a name.
+		for e := range strings.SplitSeq(s, " ") {
+			if e != "" {
+				entries = append(entries, e)
+			}
+		}
 	} else if json.Unmarshal(raw, &entries) != nil || entries == nil {
 		return nil, true, false // null, numbers, arrays of non-strings
 	}

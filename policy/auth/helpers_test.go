@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -141,6 +142,9 @@ func rawSign(tb testing.TB, alg string, key any, input string) []byte {
 	case *ecdsa.PrivateKey:
 		r, s, err2 := ecdsa.Sign(rand.Reader, k, digest())
 		err = err2
+		if n := k.Curve.Params().N; s.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
+			s.Sub(n, s) // keygate takes low-S signatures only
+		}
 		size := (k.Curve.Params().BitSize + 7) / 8
 		sig = make([]byte, 2*size)
 		r.FillBytes(sig[:size])

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,9 +52,13 @@ type IntrospectionConfig struct {
 	CacheSize int
 	// MaxBytes bounds an answer; 0 means 64 KiB.
 	MaxBytes int64
-	// Backoff: after a failed call, tokens not in the cache are answered
-	// unavailable at once for this long, instead of each waiting for a
-	// dead endpoint. 0 means DefaultIntrospectBackoff (1s).
+	// Backoff: after a call that got no answer (a transport failure or a
+	// timeout), tokens not in the cache are answered unavailable at once for
+	// this long, instead of each waiting for a dead endpoint; cached answers
+	// keep serving. An HTTP answer that is an error or not a usable
+	// introspection answer concerns the token asked about only: that token
+	// is answered unavailable for this long, and nothing else changes. 0
+	// means DefaultIntrospectBackoff (1s).
 	Backoff time.Duration
 	// Issuers, when set, are the accepted "iss" values of answers.
 	Issuers []string
@@ -78,14 +83,23 @@ type Introspector struct {
 	claims      ClaimMapping
 	client      *http.Client
 	cache       *cache
-	flight      flight[tokenKey, answer]
+	flight      flight[answer]
 	now         func() time.Time
 	lastFailure atomic.Int64 // unix nanoseconds
 }
 
-// errIntrospectionBackoff is returned while a recent failure holds calls
-// back.
-var errIntrospectionBackoff = errors.New("introspection endpoint failed recently; not calling it")
+// errIntrospectionBackoff is returned while a recent transport failure
+// holds calls back.
+var errIntrospectionBackoff = errors.New("introspection endpoint unreachable recently; not calling it")
+
+// answerError is an HTTP answer of the endpoint that is not a usable
+// introspection answer (a status other than 200, a body too large, not a
+// JSON object, no boolean active). It is the endpoint's word about one
+// token, so it opens no breaker: another client's token could make it.
+type answerError struct{ err error }
+
+func (e *answerError) Error() string { return e.err.Error() }
+func (e *answerError) Unwrap() error { return e.err }
 
 // NewIntrospector checks cfg and returns an Introspector.
 func NewIntrospector(cfg IntrospectionConfig) (*Introspector, error) {
@@ -129,27 +143,34 @@ func (in *Introspector) Authenticate(ctx context.Context, token string) (*policy
 	key := sha256.Sum256([]byte(token))
 	now := in.now()
 	if a, ok := in.cache.get(key, now); ok {
-		return a.tok, a.reason, nil
+		return a.result()
 	}
 	if last := in.lastFailure.Load(); last != 0 && now.Sub(time.Unix(0, last)) < in.cfg.Backoff {
 		return nil, ReasonUnavailable, errIntrospectionBackoff
 	}
-	a, err := in.flight.do(ctx, key, func() (answer, error) { return in.introspect(key, token) })
+	a, err := in.flight.do(ctx, string(key[:]), func() (answer, error) { return in.introspect(key, token) })
 	if err != nil {
 		return nil, ReasonUnavailable, fmt.Errorf("introspection: %w", err)
 	}
-	return a.tok, a.reason, nil
+	return a.result()
 }
 
 // introspect makes one call and caches its answer.
 func (in *Introspector) introspect(key tokenKey, token string) (answer, error) {
 	claims, err := in.call(token)
-	if err != nil {
-		in.lastFailure.Store(in.now().UnixNano())
+	now := in.now()
+	var ae *answerError
+	switch {
+	case errors.As(err, &ae):
+		a := answer{reason: ReasonUnavailable, err: fmt.Errorf("introspection: %w", err)}
+		in.cache.put(key, a, in.cfg.Backoff, now)
+		return a, nil
+	case err != nil:
+		in.lastFailure.Store(now.UnixNano())
 		return answer{}, err
 	}
-	now := in.now()
-	a, exp := in.decide(claims, now)
+	in.lastFailure.Store(0)
+	a, exp := in.decide(key, claims, now)
 	ttl := in.cfg.NegativeTTL
 	if a.tok != nil {
 		ttl = in.cfg.CacheTTL
@@ -190,30 +211,38 @@ func (in *Introspector) call(token string) (map[string]json.RawMessage, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %d", resp.StatusCode)
+		return nil, &answerError{fmt.Errorf("status %d", resp.StatusCode)}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, in.cfg.MaxBytes+1))
 	if err != nil {
-		return nil, err
+		return nil, err // cut off mid-answer: a transport failure
 	}
 	if int64(len(body)) > in.cfg.MaxBytes {
-		return nil, fmt.Errorf("answer larger than %d bytes", in.cfg.MaxBytes)
+		return nil, &answerError{fmt.Errorf("answer larger than %d bytes", in.cfg.MaxBytes)}
 	}
 	claims, err := members(body)
 	if err != nil {
-		return nil, fmt.Errorf("answer: %w", err)
+		return nil, &answerError{fmt.Errorf("answer: %w", err)}
 	}
 	if raw, ok := claims["active"]; !ok || (string(raw) != "true" && string(raw) != "false") {
-		return nil, errors.New(`answer has no boolean "active"`)
+		return nil, &answerError{errors.New(`answer has no boolean "active"`)}
 	}
 	return claims, nil
 }
 
-// decide turns an introspection answer into a decision, and returns the
-// token's exp when it has one.
-func (in *Introspector) decide(claims map[string]json.RawMessage, now time.Time) (answer, time.Time) {
+// decide turns an introspection answer about the token of hash key into a
+// decision, and returns the token's exp when it has one.
+func (in *Introspector) decide(key tokenKey, claims map[string]json.RawMessage, now time.Time) (answer, time.Time) {
 	if string(claims["active"]) != "true" {
 		return answer{reason: ReasonInactive}, time.Time{}
+	}
+	// RFC 7662 2.2: token_type is the type of the token asked about. Only
+	// access tokens are bearer credentials for keygate: a refresh token,
+	// an ID token or a sender-constrained (DPoP) token is not.
+	if _, present := claims["token_type"]; present {
+		if tt, ok := stringMember(claims, "token_type"); !ok || !accessTokenType(tt) {
+			return answer{reason: ReasonTokenType}, time.Time{}
+		}
 	}
 	exp, hasExp, err1 := numericDate(claims, "exp")
 	nbf, hasNbf, err2 := numericDate(claims, "nbf")
@@ -243,5 +272,28 @@ func (in *Introspector) decide(claims map[string]json.RawMessage, now time.Time)
 		exp = time.Time{}
 	}
 	tok, reason := in.claims.token("introspect", claims, exp)
+	if tok != nil {
+		tok.SetIdentity(introspectionIdentity(key, claims))
+	}
 	return answer{tok: tok, reason: reason}, exp
+}
+
+// accessTokenType reports whether an introspection token_type names a
+// bearer access token: "access_token" (the RFC 7662 hint's spelling),
+// "Bearer" (the RFC 6750 type most servers report) or the RFC 8693 URI.
+func accessTokenType(tt string) bool {
+	return strings.EqualFold(tt, "access_token") || strings.EqualFold(tt, "bearer") ||
+		tt == "urn:ietf:params:oauth:token-type:access_token"
+}
+
+// introspectionIdentity is an introspected token's identity for limits,
+// caches and idempotency: the issuer's own id for it (iss and jti) when the
+// answer has one, else the token's hash.
+func introspectionIdentity(key tokenKey, claims map[string]json.RawMessage) string {
+	iss, ok1 := stringMember(claims, "iss")
+	jti, ok2 := stringMember(claims, "jti")
+	if ok1 && ok2 && jti != "" {
+		return identity("introspect", iss, jti)
+	}
+	return "introspect:" + hex.EncodeToString(key[:16])
 }

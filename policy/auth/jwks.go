@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // JWKS defaults.
@@ -54,18 +56,23 @@ type JWKSConfig struct {
 // fetched on first use, again in the background once older than Refresh,
 // and at once when a token names an unknown kid; never more often than
 // MinRefetch. When a fetch fails, the last good keys stay in use, however
-// old. Make one with NewJWKS; the zero value is not usable. It is safe for
-// concurrent use.
+// old. A kid that a fetch found missing is remembered as unknown for
+// MinRefetch, so that tokens naming it are refused without a fetch; a kid
+// nobody has looked for yet while a fetch is not allowed cannot be checked
+// (it may be a key published since), which the JWT source answers as
+// unavailable, never as unknown. Make one with NewJWKS; the zero value is not
+// usable. It is safe for concurrent use.
 type JWKS struct {
 	cfg    JWKSConfig
 	client *http.Client
 	now    func() time.Time
 	cur    atomic.Pointer[keySet]
+	flight singleflight.Group
 
-	mu       sync.Mutex
-	last     time.Time  // start of the last fetch
-	lastErr  error      // outcome of the last finished fetch
-	inflight *jwksFetch // the fetch under way, if any
+	mu      sync.Mutex
+	last    time.Time            // start of the last fetch
+	lastErr error                // outcome of the last finished fetch
+	absent  map[string]time.Time // kids a fetch started then found missing
 }
 
 // keySet is one fetched document's usable keys.
@@ -74,15 +81,18 @@ type keySet struct {
 	fetched time.Time
 }
 
-type jwksFetch struct {
-	done chan struct{}
-	set  *keySet
-	err  error
-}
+// maxAbsentKids bounds the kids remembered as unknown; past it, further
+// unknown kids are not remembered (and cost a fetch or an unavailable
+// answer, as before).
+const maxAbsentKids = 4096
 
 // errJWKSUnavailable means no key set could be had: never fetched, and the
 // last attempt failed or is too recent to retry.
 var errJWKSUnavailable = errors.New("JWKS unavailable")
+
+// errJWKSTooSoon means a kid could not be looked for: the last fetch started
+// less than MinRefetch ago.
+var errJWKSTooSoon = errors.New("JWKS fetched less than MinRefetch ago; unknown kid not checked")
 
 // NewJWKS checks cfg and returns a JWKS. It fetches nothing: call Refresh
 // at start to warm it up and log a failure; a JWKS endpoint that is down at
@@ -138,8 +148,11 @@ func (j *JWKS) Len() int {
 }
 
 // keys returns the keys to check a token with kid ("" for none) against.
-// An unknown kid triggers a fetch, as does a set older than Refresh (in the
-// background). The error is set only when there are no keys at all.
+// An unknown kid triggers a fetch, unless a fetch found it missing less than
+// MinRefetch ago; a set older than Refresh triggers one in the background.
+// The error is set when the keys returned could not be brought up to date
+// for kid: none at all, or kid unknown and the fetch failed or was not
+// allowed yet.
 func (j *JWKS) keys(ctx context.Context, kid string) ([]*Key, error) {
 	set := j.cur.Load()
 	switch {
@@ -149,16 +162,21 @@ func (j *JWKS) keys(ctx context.Context, kid string) ([]*Key, error) {
 			return nil, err
 		}
 		set = s
-	case kid != "" && !set.has(kid):
-		if s, err := j.fetch(ctx); err == nil {
-			set = s
+	case kid != "" && !set.has(kid) && !j.knownAbsent(kid):
+		s, err := j.fetch(ctx)
+		if err != nil {
+			return set.keys, err
 		}
+		set = s
 	case j.now().Sub(set.fetched) >= j.cfg.Refresh && j.due():
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), jwksBackgroundFetchTimeout)
 			defer cancel()
 			_, _ = j.fetch(ctx)
 		}()
+	}
+	if kid != "" && !set.has(kid) {
+		j.markAbsent(kid, set.fetched)
 	}
 	return set.keys, nil
 }
@@ -172,66 +190,109 @@ func (s *keySet) has(kid string) bool {
 	return false
 }
 
+// knownAbsent reports whether a fetch less than MinRefetch ago found kid
+// missing.
+func (j *JWKS) knownAbsent(kid string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	t, ok := j.absent[kid]
+	return ok && j.now().Sub(t) < j.cfg.MinRefetch
+}
+
+// markAbsent remembers that the set fetched at t lacks kid.
+func (j *JWKS) markAbsent(kid string, t time.Time) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.absent == nil {
+		j.absent = make(map[string]time.Time)
+	}
+	if _, ok := j.absent[kid]; ok || len(j.absent) < maxAbsentKids {
+		j.absent[kid] = t
+	}
+}
+
 // due reports whether a fetch could start now.
 func (j *JWKS) due() bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.inflight == nil && (j.last.IsZero() || j.now().Sub(j.last) >= j.cfg.MinRefetch)
+	return j.last.IsZero() || j.now().Sub(j.last) >= j.cfg.MinRefetch
 }
 
-// fetch gets the document, or joins the fetch under way. Within
-// MinRefetch of the last start it fetches nothing and returns the keys in
-// use (or errJWKSUnavailable with the last failure).
+// fetch gets the document, or joins the fetch under way
+// (golang.org/x/sync/singleflight). Within MinRefetch of the last start it
+// fetches nothing: it returns errJWKSTooSoon, or errJWKSUnavailable when no
+// keys were ever had. A failed fetch returns its error; the last good keys
+// stay in use.
 func (j *JWKS) fetch(ctx context.Context) (*keySet, error) {
-	j.mu.Lock()
-	f := j.inflight
-	if f == nil {
-		now := j.now()
-		if !j.last.IsZero() && now.Sub(j.last) < j.cfg.MinRefetch {
-			lastErr := j.lastErr
-			j.mu.Unlock()
-			if s := j.cur.Load(); s != nil {
-				return s, nil
-			}
-			return nil, fmt.Errorf("%w: %w", errJWKSUnavailable, lastErr)
-		}
-		f = &jwksFetch{done: make(chan struct{})}
-		j.inflight, j.last = f, now
-		go j.run(f)
-	}
-	j.mu.Unlock()
+	ch := j.flight.DoChan("", func() (any, error) { return j.run() })
 	select {
-	case <-f.done:
-		if f.err != nil {
-			if s := j.cur.Load(); s != nil {
-				return s, nil
+	case r := <-ch:
+		if r.Err != nil {
+			if j.cur.Load() == nil {
+				return nil, fmt.Errorf("%w: %w", errJWKSUnavailable, r.Err)
 			}
-			return nil, fmt.Errorf("%w: %w", errJWKSUnavailable, f.err)
+			return nil, r.Err
 		}
-		return f.set, nil
+		return r.Val.(*keySet), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
-// run performs one fetch, bounded by Timeout whoever waits for it, and
-// publishes its outcome.
-func (j *JWKS) run(f *jwksFetch) {
+// run performs one fetch unless one started less than MinRefetch ago,
+// bounded by Timeout whoever waits for it, and publishes its outcome. It
+// runs in its own goroutine.
+func (j *JWKS) run() (*keySet, error) {
+	j.mu.Lock()
+	now := j.now()
+	if !j.last.IsZero() && now.Sub(j.last) < j.cfg.MinRefetch {
+		lastErr := j.lastErr
+		j.mu.Unlock()
+		if lastErr != nil {
+			return nil, fmt.Errorf("%w (last fetch: %w)", errJWKSTooSoon, lastErr)
+		}
+		return nil, errJWKSTooSoon
+	}
+	j.last = now
+	j.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), j.cfg.Timeout)
 	defer cancel()
-	f.set, f.err = j.get(ctx)
-	if f.err != nil {
-		j.cfg.Logger.Warn("JWKS fetch failed; keeping the last good keys", "url", j.cfg.URL, "keys", j.Len(), "err", f.err)
-	} else {
-		if old := j.cur.Load(); old == nil || len(old.keys) != len(f.set.keys) {
-			j.cfg.Logger.Info("JWKS fetched", "url", j.cfg.URL, "keys", len(f.set.keys))
+	set, err := j.get(ctx)
+	if err != nil {
+		j.cfg.Logger.Warn("JWKS fetch failed; keeping the last good keys", "url", j.cfg.URL, "keys", j.Len(), "err", err)
+	}
+	var old *keySet
+	if err == nil {
+		if old = j.cur.Load(); old == nil || len(old.keys) != len(set.keys) {
+			j.cfg.Logger.Info("JWKS fetched", "url", j.cfg.URL, "keys", len(set.keys))
 		}
-		j.cur.Store(f.set)
+		j.cur.Store(set)
 	}
 	j.mu.Lock()
-	j.inflight, j.lastErr = nil, f.err
+	j.lastErr = err
+	if err == nil {
+		if j.absent == nil {
+			j.absent = make(map[string]time.Time)
+		}
+		if old != nil { // kids rotated out are missing as of now
+			for _, k := range old.keys {
+				if k.ID != "" && !set.has(k.ID) && len(j.absent) < maxAbsentKids {
+					j.absent[k.ID] = set.fetched
+				}
+			}
+		}
+		// The new document answers for every kid remembered as missing:
+		// still missing as of now, or found.
+		for kid := range j.absent {
+			if set.has(kid) {
+				delete(j.absent, kid)
+			} else {
+				j.absent[kid] = set.fetched
+			}
+		}
+	}
 	j.mu.Unlock()
-	close(f.done)
+	return set, err
 }
 
 // get fetches and parses the document. Keys keygate cannot use are skipped

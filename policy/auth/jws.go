@@ -3,11 +3,8 @@ package auth
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/hmac"
-	"crypto/rsa"
 	_ "crypto/sha256" // registers SHA-256 for crypto.Hash
 	_ "crypto/sha512" // registers SHA-384 and SHA-512
 	"encoding/base64"
@@ -16,7 +13,14 @@ import (
 	"io"
 	"math/big"
 	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
+
+// Parsing and signature checks are go-jose's. This file holds keygate's
+// stricter rules around the library: one spelling per token, no duplicate
+// or case-folded header members, no crit or b64, alg pinned to the key's
+// type, and low-S ECDSA signatures only.
 
 // family is a kind of signature, which fixes the kind of key that verifies
 // it. A key verifies only algorithms of its own family: this is what stops
@@ -63,15 +67,14 @@ var algorithms = map[string]*algorithm{
 // non-zero trailing bits, so that one token has exactly one spelling.
 var b64 = base64.RawURLEncoding.Strict()
 
-// jws is a parsed JWS in compact serialization whose signature is not
-// checked yet.
+// jws is a compact JWS parsed by go-jose whose header passed keygate's
+// rules and whose signature is not checked yet.
 type jws struct {
-	alg     *algorithm
-	kid     string
-	typ     string
-	payload []byte // decoded
-	input   string // the signing input: header "." payload, as received
-	sig     []byte
+	alg *algorithm
+	kid string
+	typ string
+	obj *jose.JSONWebSignature
+	sig []byte // the signature, decoded
 }
 
 // looksLikeJWT reports whether token has the shape of a JWS in compact
@@ -92,18 +95,41 @@ func looksLikeJWT(token string) bool {
 	return true
 }
 
-// parseJWS splits and decodes a compact JWS; on failure it returns the
-// rejection reason (ReasonMalformed or ReasonBadAlg).
-func parseJWS(token string) (*jws, string) {
+// canonicalSegment reports whether seg (base64url alphabet only, as
+// looksLikeJWT checked) is the one spelling of its bytes: a length that is
+// not 1 mod 4, and zero bits after the last full byte. go-jose decodes
+// leniently; without this check "…Q" and "…R" would be two strings for one
+// signature.
+func canonicalSegment(seg string) bool {
+	if len(seg)%4 == 1 {
+		return false
+	}
+	if len(seg)%4 == 0 {
+		return true
+	}
+	last := strings.IndexByte(b64alphabet, seg[len(seg)-1])
+	if len(seg)%4 == 2 {
+		return last&0x0f == 0
+	}
+	return last&0x03 == 0
+}
+
+const b64alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+// parseJWS checks a compact JWS against keygate's rules and has go-jose
+// parse it; on failure it returns the rejection reason (ReasonMalformed or
+// ReasonBadAlg). lowS refuses high-S ECDSA signatures (JWTConfig.RequireLowS).
+func parseJWS(token string, lowS bool) (*jws, string) {
 	if !looksLikeJWT(token) {
 		return nil, ReasonMalformed
 	}
 	h, rest, _ := strings.Cut(token, ".")
 	p, s, _ := strings.Cut(rest, ".")
-	hdrJSON, err1 := b64.DecodeString(h)
-	payload, err2 := b64.DecodeString(p)
-	sig, err3 := b64.DecodeString(s)
-	if err1 != nil || err2 != nil || err3 != nil || len(hdrJSON) == 0 || len(sig) == 0 {
+	if s == "" || !canonicalSegment(h) || !canonicalSegment(p) || !canonicalSegment(s) {
+		return nil, ReasonMalformed
+	}
+	hdrJSON, err := b64.DecodeString(h)
+	if err != nil || len(hdrJSON) == 0 {
 		return nil, ReasonMalformed
 	}
 	// Header members that point at keys (jku, jwk, x5u, x5c) are ignored on
@@ -131,7 +157,67 @@ func parseJWS(token string) (*jws, string) {
 	if !ok {
 		return nil, ReasonBadAlg // "none", "None", "HS1", ...
 	}
-	return &jws{alg: alg, kid: kid, typ: typ, payload: payload, input: token[:len(h)+1+len(p)], sig: sig}, ""
+	obj, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(name)})
+	if err != nil || len(obj.Signatures) != 1 || len(obj.Signatures[0].Signature) == 0 {
+		return nil, ReasonMalformed
+	}
+	sig := obj.Signatures[0].Signature
+	if lowS && alg.family == famECDSA && highS(alg.curve, sig) {
+		return nil, ReasonMalformed
+	}
+	return &jws{alg: alg, kid: kid, typ: typ, obj: obj, sig: sig}, ""
+}
+
+// highS reports whether sig is an RFC 7518 3.4 ECDSA signature (R and S as
+// fixed-size big-endian octets) on curve with S above n/2. For every valid
+// (R, S) the pair (R, n-S) verifies too; taking only the low one leaves
+// each signature one spelling, so that nobody can copy a token into a
+// second string without the key. A signature of the wrong size is left to
+// fail verification.
+func highS(curve elliptic.Curve, sig []byte) bool {
+	size := (curve.Params().BitSize + 7) / 8
+	if len(sig) != 2*size {
+		return false
+	}
+	s := new(big.Int).SetBytes(sig[size:])
+	return s.Cmp(new(big.Int).Rsh(curve.Params().N, 1)) > 0
+}
+
+// payload returns the token's payload; it is trusted only after verify.
+func (t *jws) payload() []byte { return t.obj.UnsafePayloadWithoutVerification() }
+
+// verify reports whether key verifies t's signature. A key of another
+// family never verifies, whatever its bytes.
+func (t *jws) verify(key *Key) bool {
+	if !key.fits(t.alg) {
+		return false
+	}
+	var vk any
+	switch {
+	case t.alg.family == famHMAC:
+		vk = key.secret
+	case t.alg.name == "Ed25519":
+		// go-jose knows this algorithm only by its older name, EdDSA.
+		vk = ed25519Verifier(key.pub.(ed25519.PublicKey))
+	default:
+		vk = key.pub
+	}
+	_, err := t.obj.Verify(vk)
+	return err == nil
+}
+
+// ed25519Verifier verifies the RFC 9864 "Ed25519" algorithm, which is
+// EdDSA under a fully specified name.
+type ed25519Verifier ed25519.PublicKey
+
+var errBadSignature = errors.New("signature does not verify")
+
+// VerifyPayload implements jose.OpaqueVerifier.
+func (v ed25519Verifier) VerifyPayload(payload, sig []byte, alg jose.SignatureAlgorithm) error {
+	if alg != "Ed25519" || !ed25519.Verify(ed25519.PublicKey(v), payload, sig) {
+		return errBadSignature
+	}
+	return nil
 }
 
 // stringMember returns the string member name of m; ok is false when it is
@@ -183,40 +269,4 @@ func members(data []byte) (map[string]json.RawMessage, error) {
 		return nil, errNotObject
 	}
 	return m, nil
-}
-
-// verifySignature reports whether sig is alg's signature of input under
-// key. A key of another family never verifies, whatever its bytes.
-func verifySignature(alg *algorithm, key *Key, input string, sig []byte) bool {
-	if !key.fits(alg) {
-		return false
-	}
-	if alg.family == famEdDSA {
-		pub := key.pub.(ed25519.PublicKey)
-		return len(sig) == ed25519.SignatureSize && ed25519.Verify(pub, []byte(input), sig)
-	}
-	h := alg.hash.New()
-	h.Write([]byte(input))
-	digest := h.Sum(nil)
-	switch alg.family {
-	case famHMAC:
-		m := hmac.New(alg.hash.New, key.secret)
-		m.Write([]byte(input))
-		return hmac.Equal(m.Sum(nil), sig)
-	case famRSA:
-		return rsa.VerifyPKCS1v15(key.pub.(*rsa.PublicKey), alg.hash, digest, sig) == nil
-	case famPSS:
-		opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: alg.hash}
-		return rsa.VerifyPSS(key.pub.(*rsa.PublicKey), alg.hash, digest, sig, opts) == nil
-	case famECDSA:
-		// RFC 7518 3.4: R and S as fixed-size big-endian octets, not ASN.1.
-		size := (alg.curve.Params().BitSize + 7) / 8
-		if len(sig) != 2*size {
-			return false
-		}
-		r := new(big.Int).SetBytes(sig[:size])
-		s := new(big.Int).SetBytes(sig[size:])
-		return ecdsa.Verify(key.pub.(*ecdsa.PublicKey), digest, r, s)
-	}
-	return false
 }

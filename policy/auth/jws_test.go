@@ -55,35 +55,50 @@ func TestVerifySignatureRFCVectors(t *testing.T) {
 	}{
 		{"RFC 7515 A.1 HS256", rfc7515HS256, hs},
 		{"RFC 7515 A.2 RS256", rfc7515RS256, rs},
-		{"RFC 7515 A.3 ES256", rfc7515ES256, es},
+		// A.3's S is above n/2, which keygate refuses (see
+		// TestJWTRefusesMalleatedECDSA); its low-S twin is the same
+		// signature of the same input.
+		{"RFC 7515 A.3 ES256, low-S twin", lowSTwin(t, rfc7515ES256), es},
 		{"RFC 8037 A.4 EdDSA", rfc8037JWS, ed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			j, reason := parseJWS(tc.token)
+			j, reason := parseJWS(tc.token, true)
 			if reason != "" {
 				t.Fatalf("parseJWS = %q, want a parsed token", reason)
 			}
-			if !verifySignature(j.alg, tc.key, j.input, j.sig) {
-				t.Fatal("verifySignature = false, want true")
+			if !j.verify(tc.key) {
+				t.Fatal("verify = false, want true")
 			}
 			for _, other := range []*Key{hs, rs, es, ed} {
-				if other != tc.key && verifySignature(j.alg, other, j.input, j.sig) {
+				if other != tc.key && j.verify(other) {
 					t.Errorf("verified %s with a key of another type", j.alg.name)
 				}
 			}
-			sig := append([]byte(nil), j.sig...)
-			sig[len(sig)-1] ^= 1
-			if verifySignature(j.alg, tc.key, j.input, sig) {
-				t.Error("verifySignature(flipped bit) = true")
-			}
-			if verifySignature(j.alg, tc.key, j.input+"x", j.sig) {
-				t.Error("verifySignature(other input) = true")
-			}
-			if verifySignature(j.alg, tc.key, j.input, j.sig[:len(j.sig)-1]) {
-				t.Error("verifySignature(truncated) = true")
+			h, rest, _ := strings.Cut(tc.token, ".")
+			p, _, _ := strings.Cut(rest, ".")
+			payload, _ := b64.DecodeString(p)
+			flipped := append([]byte(nil), j.sig...)
+			flipped[len(flipped)-1] ^= 1
+			for name, token := range map[string]string{
+				"flipped bit": h + "." + p + "." + enc(flipped),
+				"other input": h + "." + enc(append(payload, 'x')) + "." + enc(j.sig),
+				"truncated":   h + "." + p + "." + enc(j.sig[:len(j.sig)-1]),
+			} {
+				if m, reason := parseJWS(token, true); reason == "" && m.verify(tc.key) {
+					t.Errorf("verify(%s) = true, want false", name)
+				}
 			}
 		})
 	}
+}
+
+// lowSTwin returns token with its ES256 signature's S replaced by n-S.
+func lowSTwin(t *testing.T, token string) string {
+	t.Helper()
+	if _, reason := parseJWS(token, true); reason != ReasonMalformed {
+		t.Fatalf("parseJWS(high-S token) = %q, want %q", reason, ReasonMalformed)
+	}
+	return malleate(t, token)
 }
 
 func TestParseJWSRejects(t *testing.T) {
@@ -118,13 +133,13 @@ func TestParseJWSRejects(t *testing.T) {
 		{"alg spelled ALG", hdr(`{"ALG":"HS256"}`), ReasonMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, got := parseJWS(tc.token); got != tc.want {
+			if _, got := parseJWS(tc.token, true); got != tc.want {
 				t.Errorf("parseJWS(%s) = %q, want %q", tc.token, got, tc.want)
 			}
 		})
 	}
-	if j, reason := parseJWS(good); reason != "" || j.alg.name != "HS256" || string(j.payload) != `{"a":1}` {
-		t.Errorf("parseJWS(good) = %+v, %q", j, reason)
+	if j, reason := parseJWS(good, true); reason != "" || j.alg.name != "HS256" || string(j.payload()) != `{"a":1}` {
+		t.Errorf("parseJWS(good, true) = %+v, %q", j, reason)
 	}
 }
 

@@ -50,6 +50,15 @@ type JWTConfig struct {
 	// MaxAge, when set, refuses tokens issued longer ago than this; "iat"
 	// is then required.
 	MaxAge time.Duration
+	// RequireLowS refuses ECDSA signatures (ES256/384/512) whose S is above
+	// n/2. Each valid signature (R, S) has a twin (R, n-S) that verifies
+	// too, so anyone holding a token can respell it; accepting both is
+	// harmless for limits and idempotency, which key a token by its
+	// canonical identity (see policy.Token.Identity), but a deployment whose
+	// identity provider emits only low-S signatures can refuse the twins
+	// outright. Off by default: Go, OpenSSL and Java signers do not
+	// normalize S, and about half of their tokens would be refused.
+	RequireLowS bool
 	// AllowNoExp accepts tokens without "exp", which then never expire.
 	// By default exp is required.
 	AllowNoExp bool
@@ -152,7 +161,7 @@ func (j *JWT) Authenticate(ctx context.Context, token string) (*policy.Token, st
 	if len(token) > MaxTokenBytes {
 		return nil, ReasonMalformed, nil
 	}
-	t, reason := parseJWS(token)
+	t, reason := parseJWS(token, j.cfg.RequireLowS)
 	if reason != "" {
 		return nil, reason, nil
 	}
@@ -172,7 +181,7 @@ func (j *JWT) Authenticate(ctx context.Context, token string) (*policy.Token, st
 	}
 	verified := false
 	for _, k := range keys {
-		if verifySignature(t.alg, k, t.input, t.sig) {
+		if t.verify(k) {
 			verified = true
 			break
 		}
@@ -183,7 +192,7 @@ func (j *JWT) Authenticate(ctx context.Context, token string) (*policy.Token, st
 	case !verified:
 		return nil, ReasonBadSignature, nil
 	}
-	return j.check(t.payload)
+	return j.check(t.payload(), token[:strings.LastIndexByte(token, '.')])
 }
 
 // candidates returns the keys that may verify t: the static keys of its
@@ -241,8 +250,9 @@ func (j *JWT) typeOK(typ string) bool {
 	return false
 }
 
-// check validates verified claims and builds the token's record.
-func (j *JWT) check(payload []byte) (*policy.Token, string, error) {
+// check validates verified claims and builds the token's record; signed is
+// the token's header and payload, as signed.
+func (j *JWT) check(payload []byte, signed string) (*policy.Token, string, error) {
 	claims, err := members(payload)
 	if err != nil {
 		return nil, ReasonMalformed, nil
@@ -282,5 +292,8 @@ func (j *JWT) check(payload []byte) (*policy.Token, string, error) {
 		until = exp.Add(leeway)
 	}
 	tok, reason := j.claims.token("jwt", claims, until)
+	if tok != nil {
+		tok.SetIdentity(jwtIdentity(claims, signed))
+	}
 	return tok, reason, nil
 }

@@ -7,14 +7,14 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"slices"
 	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // Key bounds. RSA keys under 2048 bits are breakable or close to it; keys
@@ -112,10 +112,11 @@ func checkPublicKey(pub any) error {
 		default:
 			return errors.New("ECDSA key on a curve other than P-256, P-384 or P-521")
 		}
-	case ed25519.PublicKey:
-		if len(k) != ed25519.PublicKeySize {
-			return errors.New("Ed25519 key of the wrong size")
+		if _, err := k.ECDH(); err != nil { // not a point of the curve
+			return errors.New("ECDSA key is not a valid point of its curve")
 		}
+	case ed25519.PublicKey:
+		return checkEd25519(k)
 	default:
 		return fmt.Errorf("unsupported key type %T", pub)
 	}
@@ -144,23 +145,23 @@ func (k *Key) fits(a *algorithm) bool {
 	return false
 }
 
-// jwk is a JSON Web Key (RFC 7517), public members only.
+// jwk holds the members of a JSON Web Key (RFC 7517) that keygate checks
+// before go-jose reads the key material.
 type jwk struct {
 	Kty    string   `json:"kty"`
 	Kid    string   `json:"kid"`
 	Alg    string   `json:"alg"`
 	Use    string   `json:"use"`
 	KeyOps []string `json:"key_ops"`
-	N      string   `json:"n"`
-	E      string   `json:"e"`
 	Crv    string   `json:"crv"`
-	X      string   `json:"x"`
-	Y      string   `json:"y"`
 	D      string   `json:"d"` // must be absent: a published private key
 	K      string   `json:"k"` // must be absent: secrets are never fetched
 }
 
 // parseJWK turns one JWK into a Key, or says why it cannot be used.
+// go-jose decodes the key material; keygate refuses what it does not
+// verify with (use other than sig, private or symmetric keys, curves and
+// sizes outside checkPublicKey, an alg of another key type).
 func parseJWK(raw json.RawMessage) (*Key, error) {
 	var j jwk
 	if err := json.Unmarshal(raw, &j); err != nil {
@@ -176,43 +177,28 @@ func parseJWK(raw json.RawMessage) (*Key, error) {
 	case j.Kty == "oct" || j.K != "":
 		return nil, fmt.Errorf("kid %q: symmetric keys are never taken from a JWKS", j.Kid)
 	}
-	var pub crypto.PublicKey
 	var fam family
 	switch j.Kty {
 	case "RSA":
-		n, err1 := b64field(j.N)
-		e, err2 := b64field(j.E)
-		if err1 != nil || err2 != nil || len(n) == 0 || len(e) == 0 || len(e) > 4 {
-			return nil, fmt.Errorf("kid %q: bad RSA n or e", j.Kid)
-		}
-		pub = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
 		fam = famRSA
 	case "EC":
-		curve, size := map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384(), "P-521": elliptic.P521()}[j.Crv], 0
-		if curve == nil {
-			return nil, fmt.Errorf("kid %q: unsupported curve %q", j.Kid, j.Crv)
-		}
-		size = (curve.Params().BitSize + 7) / 8
-		x, err1 := b64field(j.X)
-		y, err2 := b64field(j.Y)
-		if err1 != nil || err2 != nil || len(x) != size || len(y) != size { // RFC 7518 6.2.1.2: full size
-			return nil, fmt.Errorf("kid %q: bad EC x or y", j.Kid)
-		}
-		k, err := ecdsa.ParseUncompressedPublicKey(curve, append(append([]byte{4}, x...), y...))
-		if err != nil {
-			return nil, fmt.Errorf("kid %q: %w", j.Kid, err)
-		}
-		pub, fam = k, famECDSA
+		fam = famECDSA
 	case "OKP":
-		x, err := b64field(j.X)
-		if j.Crv != "Ed25519" || err != nil || len(x) != ed25519.PublicKeySize {
+		if j.Crv != "Ed25519" {
 			return nil, fmt.Errorf("kid %q: only Ed25519 OKP keys are supported", j.Kid)
 		}
-		pub, fam = ed25519.PublicKey(x), famEdDSA
+		fam = famEdDSA
 	default:
 		return nil, fmt.Errorf("kid %q: unsupported kty %q", j.Kid, j.Kty)
 	}
-	if err := checkPublicKey(pub); err != nil {
+	var k jose.JSONWebKey
+	if err := k.UnmarshalJSON(raw); err != nil {
+		return nil, fmt.Errorf("kid %q: %w", j.Kid, err)
+	}
+	if !k.IsPublic() {
+		return nil, fmt.Errorf("kid %q: not a public key", j.Kid)
+	}
+	if err := checkPublicKey(k.Key); err != nil {
 		return nil, fmt.Errorf("kid %q: %w", j.Kid, err)
 	}
 	if j.Alg != "" {
@@ -221,11 +207,42 @@ func parseJWK(raw json.RawMessage) (*Key, error) {
 			return nil, fmt.Errorf("kid %q: alg %q does not match kty %s", j.Kid, j.Alg, j.Kty)
 		}
 	}
-	return &Key{ID: j.Kid, Alg: j.Alg, pub: pub}, nil
+	return &Key{ID: j.Kid, Alg: j.Alg, pub: k.Key}, nil
 }
 
-// b64field decodes a base64url JWK member, tolerating the padding some
-// publishers add.
-func b64field(s string) ([]byte, error) {
-	return base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+// ed25519SmallOrderY are the y coordinates (little endian, sign bit clear)
+// of the eight points of order dividing 8: y = 0 (order 4), 1 (the
+// identity), two values of order 8 (each with both signs of x), and p-1
+// (order 2). With such a public key, signatures anyone can compute verify
+// for some messages, or for all of them (the identity).
+var ed25519SmallOrderY = [][ed25519.PublicKeySize]byte{
+	{},
+	{0x01},
+	{0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+		0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05},
+	{0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+		0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
+	{0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+}
+
+// checkEd25519 refuses Ed25519 public keys that are the wrong size, not
+// canonical (y not reduced mod p = 2^255-19, so that one key has two
+// spellings) or of small order.
+func checkEd25519(k ed25519.PublicKey) error {
+	if len(k) != ed25519.PublicKeySize {
+		return errors.New("Ed25519 key of the wrong size")
+	}
+	var y [ed25519.PublicKeySize]byte
+	copy(y[:], k)
+	y[31] &= 0x7f
+	if y[31] == 0x7f && y[0] >= 0xed && strings.Count(string(y[1:31]), "\xff") == 30 {
+		return errors.New("Ed25519 key is not canonically encoded")
+	}
+	for _, small := range ed25519SmallOrderY {
+		if y == small {
+			return errors.New("Ed25519 key is a point of small order")
+		}
+	}
+	return nil
 }

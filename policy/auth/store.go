@@ -70,7 +70,7 @@ type Store struct {
 	cfg    StoreConfig
 	prefix string // "{Prefix}auth/"
 	cache  *cache
-	flight flight[tokenKey, answer]
+	flight flight[answer]
 	now    func() time.Time
 }
 
@@ -125,7 +125,7 @@ func (s *Store) Authenticate(ctx context.Context, token string) (*policy.Token, 
 	if a, ok := s.cache.get(key, s.now()); ok {
 		return a.tok, a.reason, nil
 	}
-	a, err := s.flight.do(ctx, key, func() (answer, error) { return s.lookup(key) })
+	a, err := s.flight.do(ctx, string(key[:]), func() (answer, error) { return s.lookup(key) })
 	if err != nil {
 		return nil, ReasonUnavailable, fmt.Errorf("token store: %w", err)
 	}

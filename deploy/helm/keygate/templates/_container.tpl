@@ -187,6 +187,10 @@ Token sources). Secrets only as *_FILE paths of keygate.credentials.
 - name: KEYGATE_JWT_LEEWAY
   value: {{ . | quote }}
 {{- end }}
+{{- if $j.requireLowS }}
+- name: KEYGATE_JWT_REQUIRE_LOW_S
+  value: "true"
+{{- end }}
 {{- range $key, $name := dict "products" "KEYGATE_CLAIM_PRODUCTS" "productPrefix" "KEYGATE_CLAIM_PRODUCT_PREFIX" "operations" "KEYGATE_CLAIM_OPERATIONS" "operationPrefix" "KEYGATE_CLAIM_OPERATION_PREFIX" "name" "KEYGATE_CLAIM_NAME" }}
 {{- with index $a.claims $key }}
 - name: {{ $name }}

@@ -249,8 +249,8 @@ so every install and template run makes them.
 {{- if not $j.audiences }}
 {{- fail "auth.jwt.audiences is required with a JWT key (auth.jwt.secret, existingSecret, publicKeys or jwksURL): keygate's names, one of which aud must hold" }}
 {{- end }}
-{{- else if or $j.algorithms $j.types $j.leeway }}
-{{- fail "auth.jwt.algorithms, types and leeway need a JWT key: set auth.jwt.secret, existingSecret, publicKeys or jwksURL" }}
+{{- else if or $j.algorithms $j.types $j.leeway $j.requireLowS }}
+{{- fail "auth.jwt.algorithms, types, leeway and requireLowS need a JWT key: set auth.jwt.secret, existingSecret, publicKeys or jwksURL" }}
 {{- end }}
 {{- if and $j.jwksRefreshInterval (not $j.jwksURL) }}
 {{- fail "auth.jwt.jwksRefreshInterval needs auth.jwt.jwksURL" }}
