@@ -155,7 +155,8 @@ func listen(cfg *Config) (listeners, error) {
 }
 
 // runServers serves the API and admin listeners until ctx ends, then turns
-// readiness off and drains in-flight requests for at most DRAIN_TIMEOUT.
+// readiness off, keeps serving for SHUTDOWN_DELAY and drains in-flight
+// requests for at most DRAIN_TIMEOUT.
 // reload, if not nil, runs on SIGHUP.
 func runServers(ctx context.Context, g *proxy.Gateway, lns listeners, cfg *Config, log *slog.Logger, reload func()) error {
 	apiLn, adminLn := lns.api, lns.admin
@@ -194,7 +195,7 @@ func runServers(ctx context.Context, g *proxy.Gateway, lns listeners, cfg *Confi
 		}
 		break
 	}
-	g.SetReady(false)
+	shutdownDelay(cfg.ShutdownDelay, log, func() { g.SetReady(false) })
 	log.Info("shutting down: draining in-flight requests", "timeout", cfg.DrainTimeout)
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()

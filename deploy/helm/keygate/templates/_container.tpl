@@ -3,6 +3,24 @@ The keygate container, its volumes and its pod annotations: one definition for
 the gateway Deployment and for the sidecar that another chart includes.
 */}}
 
+{{/*
+How keygate waits for endpoints to forget it before draining: "lifecycle"
+(a preStop sleep action, Kubernetes >= 1.30), "env" (KEYGATE_SHUTDOWN_DELAY:
+keygate keeps serving after SIGTERM; any version, no shell needed) or "off".
+preStopSleep.mode auto picks the sleep action where the cluster has it.
+*/}}
+{{- define "keygate.preStopSleepMode" -}}
+{{- $p := .Values.preStopSleep }}
+{{- $hasSleep := semverCompare ">=1.30.0-0" .Capabilities.KubeVersion.Version }}
+{{- if not $p.enabled }}off
+{{- else if eq $p.mode "env" }}env
+{{- else if $hasSleep }}lifecycle
+{{- else if eq $p.mode "lifecycle" }}
+{{- fail (printf "preStopSleep.mode lifecycle uses the sleep action of Kubernetes >= 1.30; this cluster is %s: set preStopSleep.mode=auto or env (KEYGATE_SHUTDOWN_DELAY)" .Capabilities.KubeVersion.Version) }}
+{{- else }}env
+{{- end }}
+{{- end }}
+
 {{/* Mount points of the files keygate reads. */}}
 {{- define "keygate.policyDir" -}}/etc/keygate/policy{{- end }}
 {{- define "keygate.tokensDir" -}}/etc/keygate/tokens{{- end }}
@@ -269,6 +287,10 @@ Token sources). Secrets only as *_FILE paths of keygate.credentials.
 {{- end }}
 - name: KEYGATE_DRAIN_TIMEOUT
   value: {{ printf "%ds" (int $e.drainTimeoutSeconds) | quote }}
+{{- if eq (include "keygate.preStopSleepMode" .) "env" }}
+- name: KEYGATE_SHUTDOWN_DELAY
+  value: {{ printf "%ds" (int .Values.preStopSleep.seconds) | quote }}
+{{- end }}
 {{- with $e.readHeaderTimeout }}
 - name: KEYGATE_READ_HEADER_TIMEOUT
   value: {{ . | quote }}
@@ -437,10 +459,7 @@ readinessProbe:
     path: /readyz
     port: {{ include "keygate.adminPortName" . }}
   {{- toYaml .Values.probes.readiness | nindent 2 }}
-{{- if .Values.preStopSleep.enabled }}
-{{- if semverCompare "<1.30.0-0" .Capabilities.KubeVersion.Version }}
-{{- fail (printf "preStopSleep uses the sleep lifecycle action of Kubernetes >= 1.30; this cluster is %s: set preStopSleep.enabled=false" .Capabilities.KubeVersion.Version) }}
-{{- end }}
+{{- if eq (include "keygate.preStopSleepMode" .) "lifecycle" }}
 lifecycle:
   preStop:
     sleep:
