@@ -291,6 +291,15 @@ Token sources). Secrets only as *_FILE paths of keygate.credentials.
 - name: KEYGATE_SHUTDOWN_DELAY
   value: {{ printf "%ds" (int .Values.preStopSleep.seconds) | quote }}
 {{- end }}
+{{- if .Values.goMemLimit }}
+{{- /* The Go runtime's soft memory limit, in bytes, from the container's own limit (the node's
+allocatable memory when the container has none): the GC works harder near it instead of the
+kernel killing the pod. */}}
+- name: GOMEMLIMIT
+  valueFrom:
+    resourceFieldRef:
+      resource: limits.memory
+{{- end }}
 {{- with $e.readHeaderTimeout }}
 - name: KEYGATE_READ_HEADER_TIMEOUT
   value: {{ . | quote }}
