@@ -23,7 +23,9 @@
 #      *_FILE path lies on a mounted ConfigMap or Secret key, `keygate check`
 #      accepts the policy and tokens found, and every variable of the table
 #      is set somewhere (-cover), so the chart follows new variables;
-#   8. valuesdoc: values.yaml, values.schema.json and deploy/README.md's values
+#   8. promtool check rules and promtool test rules of the alert rules (one
+#      unit test per alert), when promtool is installed;
+#   9. valuesdoc: values.yaml, values.schema.json and deploy/README.md's values
 #      table agree.
 #
 # Environment:
@@ -177,7 +179,21 @@ envcheck -readme "$repo/README.md" -keygate "$work/bin/keygate" -cover \
   "$work"/rendered/*.yaml "$deploy"/kubernetes/*.yaml
 done_step
 
-# --- 8. values documentation -----------------------------------------------------
+# --- 8. alert rules -------------------------------------------------------------
+# promtool comes with Debian's prometheus package (CI installs it; REQUIRE_PROMTOOL=1 makes it mandatory).
+if command -v promtool >/dev/null 2>&1; then
+  step "promtool check rules and promtool test rules (helm/keygate/files/alerts*.yaml)"
+  promtool check rules "$chart/files/alerts.yaml"
+  (cd "$chart/files" && promtool test rules alerts_test.yaml)
+  done_step
+elif [ "${REQUIRE_PROMTOOL:-}" = 1 ]; then
+  echo "promtool is not installed (apt-get install prometheus) and REQUIRE_PROMTOOL=1"
+  exit 1
+else
+  echo "== SKIPPED: promtool not installed (apt-get install prometheus): alert rules unchecked"
+fi
+
+# --- 9. values documentation -----------------------------------------------------
 step "valuesdoc: values.yaml, values.schema.json and deploy/README.md agree"
 valuesdoc -chart "$chart" -doc "$deploy/README.md"
 done_step

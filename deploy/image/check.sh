@@ -3,7 +3,9 @@
 # with deploy/tools/imagecheck: read-only root, no capabilities,
 # no-new-privileges, the image's own user; /readyz, a request through to a
 # real backend, a bad configuration, SIGTERM with the shutdown delay and the
-# drain; the files, the config and the size budget of the image.
+# drain; the files, the config and the size budget of the image; then
+# tools/metricscheck: every metric the dashboard and the alert rules query is
+# in that keygate's /metrics.
 #
 #   bash deploy/image/check.sh        # = make image-check
 #
@@ -32,7 +34,12 @@ t0=$SECONDS
 timeout 900 bash "$deploy/image/build.sh" build
 echo "   image built in $((SECONDS - t0))s"
 (cd "$deploy/tools" && go build -o "$work/imagecheck" ./imagecheck)
+metrics=${METRICS_OUT:-$work/metrics.txt}
+(cd "$deploy/tools" && go build -o "$work/metricscheck" ./metricscheck)
 timeout 600 "$work/imagecheck" -engine "$engine" -image "$IMAGE" -binary "$CONTEXT/linux-$arch/keygate" \
-  -version "$VERSION" ${METRICS_OUT:+-metrics-out "$METRICS_OUT"}
+  -version "$VERSION" -metrics-out "$metrics"
+# Every metric the dashboard and the alert rules query is one this keygate exports.
+"$work/metricscheck" -metrics "$metrics" -rules "$deploy/helm/keygate/files/alerts.yaml" \
+  -dashboard "$deploy/helm/keygate/files/dashboard.json"
 "$engine" rmi "$IMAGE" >/dev/null 2>&1 || true
 echo "image check: all passed in $((SECONDS - t0))s"
