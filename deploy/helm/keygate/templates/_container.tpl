@@ -428,6 +428,13 @@ checksum/keygate-policy: {{ sha256sum . }}
 {{- with .Values.auth.jwt.publicKeys.content }}
 checksum/keygate-jwt-public-keys: {{ sha256sum . }}
 {{- end }}
+{{- with include "keygate.redisSecretName" . }}
+{{- /* keygate reads the Redis URL and passwords at start, from the environment: a change must roll the
+pods. Not a plain hash of them, which anyone who can read pods could test guesses against at
+hash speed: scrypt first (derivePassword), so each guess costs a slow key derivation. */}}
+{{- $r := $.Values.redis }}
+checksum/keygate-redis: {{ derivePassword 1 "maximum" (printf "%s\n%s\n%s" $r.url $r.password $r.sentinel.password) "keygate-redis" . | sha256sum }}
+{{- end }}
 {{- end }}
 
 {{/* The keygate container, as a map (callers put it in a list). */}}

@@ -217,7 +217,7 @@ so every install and template run makes them.
 {{- end }}
 {{- include "keygate.validateAuth" . }}
 {{- if eq $v.mode "sidecar" }}
-{{- range $key, $on := dict "ingress.enabled" $v.ingress.enabled "autoscaling.enabled" $v.autoscaling.enabled "podDisruptionBudget.enabled" $v.podDisruptionBudget.enabled "serviceMonitor.enabled" $v.serviceMonitor.enabled "networkPolicy.enabled" $v.networkPolicy.enabled "adminService.enabled" $v.adminService.enabled }}
+{{- range $key, $on := dict "ingress.enabled" $v.ingress.enabled "autoscaling.enabled" $v.autoscaling.enabled "serviceMonitor.enabled" $v.serviceMonitor.enabled "networkPolicy.enabled" $v.networkPolicy.enabled "adminService.enabled" $v.adminService.enabled }}
 {{- if $on }}
 {{- fail (printf "%s applies to mode: gateway; in sidecar mode the pod, its Service and its policies belong to the chart that includes keygate" $key) }}
 {{- end }}
