@@ -16,6 +16,9 @@
 #   5. helm-unittest of both charts;
 #   6. kubectl-validate of everything rendered and of deploy/kubernetes/*.yaml
 #      against Kubernetes' own OpenAPI schemas (built into kubectl-validate);
+#   6b. podsecurity: every pod rendered above and in deploy/kubernetes/*.yaml
+#      passes Pod Security "restricted" (latest), by the evaluator of the
+#      PodSecurity admission controller (k8s.io/pod-security-admission);
 #   7. envcheck: every KEYGATE_* variable set anywhere is in README.md's
 #      table, every keygate container sets KEYGATE_UPSTREAM_URL and a token
 #      source (the tokens file, the token store, a JWT key or introspection),
@@ -98,7 +101,7 @@ else
   # Older keys are dead weight once go.sum moved on.
   find "$cache" -mindepth 1 -maxdepth 1 -type d ! -name "$key" -exec rm -rf {} +
 fi
-(cd "$deploy/tools" && go build -o "$work/bin/" ./envcheck ./valuesdoc)
+(cd "$deploy/tools" && go build -o "$work/bin/" ./envcheck ./valuesdoc ./podsecurity)
 (cd "$repo" && go build -o "$work/bin/keygate" ./cmd/keygate)
 export PATH="$bin:$work/bin:$PATH"
 modver() { awk -v m="$1" '$1 == m && NF >= 2 {print $2; exit}' "$2"; }
@@ -171,6 +174,11 @@ validate "$kube_version" "$deploy"/kubernetes/*.yaml || failed=1
 # The oldest supported Kubernetes must take the manifests that work without the sleep action.
 validate "$min_kube_version" "$work/rendered/keygate-gateway-kube125-values.yaml" || failed=1
 [ $failed = 0 ] || { echo "kubectl-validate: invalid manifests (above)"; exit 1; }
+done_step
+
+# --- 6b. Pod Security -------------------------------------------------------------
+step "podsecurity: every rendered pod against Pod Security \"restricted\" (k8s.io/pod-security-admission)"
+podsecurity "$work"/rendered/*.yaml "$deploy"/kubernetes/*.yaml
 done_step
 
 # --- 7. KEYGATE_* variables ------------------------------------------------------
