@@ -19,6 +19,9 @@
 #   6b. podsecurity: every pod rendered above and in deploy/kubernetes/*.yaml
 #      passes Pod Security "restricted" (latest), by the evaluator of the
 #      PodSecurity admission controller (k8s.io/pod-security-admission);
+#   6c. containermatch: the keygate container that kubernetes/sidecar.yaml and
+#      the kustomize patch copy is the one the chart's named template renders
+#      (the example chart includes it);
 #   7. envcheck: every KEYGATE_* variable set anywhere is in README.md's
 #      table, every keygate container sets KEYGATE_UPSTREAM_URL and a token
 #      source (the tokens file, the token store, a JWT key or introspection),
@@ -101,7 +104,7 @@ else
   # Older keys are dead weight once go.sum moved on.
   find "$cache" -mindepth 1 -maxdepth 1 -type d ! -name "$key" -exec rm -rf {} +
 fi
-(cd "$deploy/tools" && go build -o "$work/bin/" ./envcheck ./valuesdoc ./podsecurity)
+(cd "$deploy/tools" && go build -o "$work/bin/" ./envcheck ./valuesdoc ./podsecurity ./containermatch)
 (cd "$repo" && go build -o "$work/bin/keygate" ./cmd/keygate)
 export PATH="$bin:$work/bin:$PATH"
 modver() { awk -v m="$1" '$1 == m && NF >= 2 {print $2; exit}' "$2"; }
@@ -179,6 +182,11 @@ done_step
 # --- 6b. Pod Security -------------------------------------------------------------
 step "podsecurity: every rendered pod against Pod Security \"restricted\" (k8s.io/pod-security-admission)"
 podsecurity "$work"/rendered/*.yaml "$deploy"/kubernetes/*.yaml
+done_step
+
+# --- 6c. the hand-copied sidecar -----------------------------------------------------
+step "containermatch: the keygate container of kubernetes/sidecar.yaml and the kustomization is the chart's"
+containermatch -want "$work/rendered/sidecar-chart.yaml" "$deploy/kubernetes/sidecar.yaml" "$work/rendered/kustomize.yaml"
 done_step
 
 # --- 7. KEYGATE_* variables ------------------------------------------------------
