@@ -461,6 +461,10 @@ ports:
 {{- end }}
 env:
   {{- toYaml (concat $env .Values.extraEnv) | nindent 2 }}
+{{- with .Values.envFrom }}
+envFrom:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- with include "keygate.volumeMounts" . | trim }}
 volumeMounts:
   {{- . | nindent 2 }}
@@ -475,6 +479,13 @@ readinessProbe:
     path: /readyz
     port: {{ include "keygate.adminPortName" . }}
   {{- toYaml .Values.probes.readiness | nindent 2 }}
+{{- with .Values.probes.startup }}
+startupProbe:
+  httpGet:
+    path: /healthz
+    port: {{ include "keygate.adminPortName" $ }}
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- if eq (include "keygate.preStopSleepMode" .) "lifecycle" }}
 lifecycle:
   preStop:
