@@ -33,9 +33,8 @@ trap 'rm -rf "$work"' EXIT
 t0=$SECONDS
 timeout 900 bash "$deploy/image/build.sh" build
 echo "   image built in $((SECONDS - t0))s"
-(cd "$deploy/tools" && go build -o "$work/imagecheck" ./imagecheck)
 metrics=${METRICS_OUT:-$work/metrics.txt}
-(cd "$deploy/tools" && go build -o "$work/metricscheck" ./metricscheck)
+(cd "$deploy/tools" && timeout 900 go build -o "$work/" ./imagecheck ./metricscheck)
 timeout 600 "$work/imagecheck" -engine "$engine" -image "$IMAGE" -binary "$CONTEXT/linux-$arch/keygate" \
   -version "$VERSION" -metrics-out "$metrics"
 # Every metric the dashboard and the alert rules query is one this keygate exports.

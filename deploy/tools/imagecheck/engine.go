@@ -41,9 +41,14 @@ func (e *engine) cmd(ctx context.Context, args ...string) (string, error) {
 	return command(ctx, e.name, args...)
 }
 
-// run runs a container to its end and returns its output.
-func (e *engine) run(ctx context.Context, args ...string) (string, error) {
-	return e.cmd(ctx, append([]string{"run", "--rm", "--pull=never"}, args...)...)
+// run runs a container named prefix-suffix to its end and returns its
+// output; cleanup removes it should the engine's client be cut short.
+func (e *engine) run(ctx context.Context, suffix string, args ...string) (string, error) {
+	name := e.prefix + "-" + suffix
+	e.mu.Lock()
+	e.started = append(e.started, name)
+	e.mu.Unlock()
+	return e.cmd(ctx, append([]string{"run", "--rm", "--pull=never", "--name", name}, args...)...)
 }
 
 // start starts a detached container named prefix-suffix.

@@ -131,7 +131,7 @@ func (c *checker) buildSettings(ctx context.Context) error {
 
 // version runs `keygate version` under the restrictions of the chart.
 func (c *checker) version(ctx context.Context) error {
-	out, err := c.eng.run(ctx, append(restricted(), c.o.image, "version")...)
+	out, err := c.eng.run(ctx, "version", append(restricted(), c.o.image, "version")...)
 	if err != nil {
 		return err
 	}

@@ -101,7 +101,7 @@ func TestCheckFiles(t *testing.T) {
 
 func TestProcCheck(t *testing.T) {
 	const status = "Name:\tkeygate\nUid:\t65532\t65532\t65532\t65532\nGid:\t65532\t65532\t65532\t65532\n" +
-		"Groups:\t\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n"
+		"Groups:\t\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t2\n"
 	const mounts = "600 500 0:50 / / ro,relatime - overlay overlay rw,lowerdir=x\n601 600 0:51 / /proc rw - proc proc rw\n"
 	tests := []struct {
 		name, status, mounts, want string
@@ -110,6 +110,7 @@ func TestProcCheck(t *testing.T) {
 		{"root", strings.Replace(status, "Uid:\t65532", "Uid:\t0", 1), mounts, "Uid"},
 		{"a capability", strings.Replace(status, "CapEff:\t0000000000000000", "CapEff:\t0000000000000400", 1), mounts, "CapEff"},
 		{"may escalate", strings.Replace(status, "NoNewPrivs:\t1", "NoNewPrivs:\t0", 1), mounts, "NoNewPrivs"},
+		{"no seccomp filter", strings.Replace(status, "Seccomp:\t2", "Seccomp:\t0", 1), mounts, "Seccomp"},
 		{"writable root", status, strings.Replace(mounts, " ro,relatime", " rw,relatime", 1), "read-write"},
 		{"root remounted writable", status, mounts + "700 600 0:52 / / rw - tmpfs tmpfs rw\n", "read-write"},
 		{"no root mount", status, "601 600 0:51 / /proc rw - proc proc rw\n", "no mount on /"},
@@ -132,4 +133,23 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+func TestMapIDs(t *testing.T) {
+	tests := []struct {
+		name  string
+		ids   []string
+		idMap string
+		want  string
+	}{
+		{"rootful", []string{"65532", "65532"}, "         0          0 4294967295\n", "65532 65532"},
+		{"rootless", []string{"165531", "1000"}, "0 1000 1\n1 100000 65536\n", "65532 0"},
+		{"outside the map", []string{"5"}, "0 1000 1\n", "unmapped"},
+	}
+	for _, tt := range tests {
+		got, err := mapIDs(tt.ids, tt.idMap)
+		if err != nil || strings.Join(got, " ") != tt.want {
+			t.Errorf("mapIDs(%s) = %q, %v; want %q", tt.name, got, err, tt.want)
+		}
+	}
 }

@@ -16,8 +16,8 @@ type procStatus struct {
 	capEff     uint64
 	capPrm     uint64
 	noNewPrivs bool
+	seccomp    string // 2: a filter, as Kubernetes' RuntimeDefault
 	rootRO     bool
-	groups     string
 }
 
 func readProc(pid int) (procStatus, error) {
@@ -30,7 +30,57 @@ func readProc(pid int) (procStatus, error) {
 	if err != nil {
 		return ps, err
 	}
-	return parseProc(string(status), string(mounts))
+	// Ids in status are as this process sees them; a rootless engine maps
+	// the container's through a user namespace.
+	uidMap, err := os.ReadFile(fmt.Sprintf("/proc/%d/uid_map", pid))
+	if err != nil {
+		return ps, err
+	}
+	gidMap, err := os.ReadFile(fmt.Sprintf("/proc/%d/gid_map", pid))
+	if err != nil {
+		return ps, err
+	}
+	ps, err = parseProc(string(status), string(mounts))
+	if err != nil {
+		return ps, err
+	}
+	if ps.uid, err = mapIDs(ps.uid, string(uidMap)); err != nil {
+		return ps, fmt.Errorf("uid_map: %w", err)
+	}
+	if ps.gid, err = mapIDs(ps.gid, string(gidMap)); err != nil {
+		return ps, fmt.Errorf("gid_map: %w", err)
+	}
+	return ps, nil
+}
+
+// mapIDs turns ids seen from outside a user namespace into the ids inside
+// it, by the namespace's map ("inside outside count" per line).
+func mapIDs(ids []string, idMap string) ([]string, error) {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		n, err := strconv.ParseUint(id, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("id %q", id)
+		}
+		out[i] = "unmapped"
+		for _, line := range strings.Split(idMap, "\n") {
+			f := strings.Fields(line)
+			if len(f) != 3 {
+				continue
+			}
+			inside, err1 := strconv.ParseUint(f[0], 10, 32)
+			outside, err2 := strconv.ParseUint(f[1], 10, 32)
+			count, err3 := strconv.ParseUint(f[2], 10, 64)
+			if err1 != nil || err2 != nil || err3 != nil {
+				return nil, fmt.Errorf("line %q", line)
+			}
+			if n >= outside && n-outside < count {
+				out[i] = strconv.FormatUint(inside+(n-outside), 10)
+				break
+			}
+		}
+	}
+	return out, nil
 }
 
 func parseProc(status, mountinfo string) (procStatus, error) {
@@ -49,8 +99,8 @@ func parseProc(status, mountinfo string) (procStatus, error) {
 			ps.uid = strings.Fields(v)
 		case "Gid":
 			ps.gid = strings.Fields(v)
-		case "Groups":
-			ps.groups = v
+		case "Seccomp":
+			ps.seccomp = v
 		case "CapEff", "CapPrm":
 			n, err := strconv.ParseUint(v, 16, 64)
 			if err != nil {
@@ -65,7 +115,7 @@ func parseProc(status, mountinfo string) (procStatus, error) {
 			ps.noNewPrivs = v == "1"
 		}
 	}
-	for _, k := range []string{"Uid", "Gid", "CapEff", "CapPrm", "NoNewPrivs"} {
+	for _, k := range []string{"Uid", "Gid", "CapEff", "CapPrm", "NoNewPrivs", "Seccomp"} {
 		if !seen[k] {
 			errs = append(errs, fmt.Errorf("status has no %s line", k))
 		}
@@ -92,7 +142,7 @@ func parseProc(status, mountinfo string) (procStatus, error) {
 }
 
 // check wants the chart's pod: user and group 65532 in every slot, no
-// capabilities, no privilege escalation, a read-only root.
+// capabilities, no privilege escalation, a seccomp filter, a read-only root.
 func (ps procStatus) check() error {
 	var errs []error
 	for _, ids := range []struct {
@@ -108,6 +158,9 @@ func (ps procStatus) check() error {
 	}
 	if !ps.noNewPrivs {
 		errs = append(errs, errors.New("NoNewPrivs = 0, want 1"))
+	}
+	if ps.seccomp != "2" {
+		errs = append(errs, fmt.Errorf("Seccomp = %q, want 2 (a filter, as RuntimeDefault)", ps.seccomp))
 	}
 	if !ps.rootRO {
 		errs = append(errs, errors.New("/ is mounted read-write, want read-only"))

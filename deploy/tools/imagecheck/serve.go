@@ -263,7 +263,7 @@ func (c *checker) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("process %d: %w", pid, err)
 	}
-	c.logf("process: uid/gid 65532, no capabilities, no_new_privs, read-only /")
+	c.logf("process: uid/gid 65532, no capabilities, no_new_privs, a seccomp filter, read-only /")
 
 	// A request through to the backend, which reads what the client sent.
 	if err := post(ctx, api, fastKey).ok(); err != nil {
