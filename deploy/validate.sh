@@ -8,8 +8,9 @@
 # Steps:
 #   1. build the tools of deploy/tools (helm, helm-unittest, kustomize,
 #      kubectl-validate) into a cache keyed by their go.mod/go.sum, or reuse it;
-#   2. go vet and go test of deploy/tools: the envcheck and valuesdoc programs,
-#      and BuildKit's build checks plus property checks of deploy/Dockerfile;
+#   2. go vet and go test of deploy/tools: the checking programs (envcheck,
+#      valuesdoc, podsecurity, containermatch, imagecheck, metricscheck), and
+#      BuildKit's build checks plus property checks of deploy/Dockerfile;
 #   3. helm lint --strict of the chart with its defaults and each ci/*.yaml;
 #   4. helm template of each ci/*.yaml, of the example sidecar chart, and
 #      kustomize build of deploy/kubernetes/kustomize;
@@ -112,7 +113,7 @@ echo "   helm $(modver helm.sh/helm/v3 "$deploy/tools/go.mod") (built for Kubern
 done_step
 
 # --- 2. the tools' own tests and the Dockerfile --------------------------------
-step "go vet and go test of deploy/tools (envcheck, valuesdoc, Dockerfile build checks)"
+step "go vet and go test of deploy/tools (the checkers below, imagecheck, metricscheck, Dockerfile build checks)"
 (cd "$deploy/tools" && go vet ./... && go test ./...)
 done_step
 
