@@ -195,7 +195,13 @@ func runServers(ctx context.Context, g *proxy.Gateway, lns listeners, cfg *Confi
 		}
 		break
 	}
-	shutdownDelay(cfg.ShutdownDelay, log, func() { g.SetReady(false) })
+	shutdownDelay(cfg.ShutdownDelay, log, func() {
+		g.SetReady(false)
+		// Answers now say Connection: close, so that clients holding a
+		// connection open reconnect, through endpoints that no longer list
+		// this pod, instead of waiting for the drain to cut it.
+		api.SetKeepAlivesEnabled(false)
+	})
 	log.Info("shutting down: draining in-flight requests", "timeout", cfg.DrainTimeout)
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()
