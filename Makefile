@@ -3,7 +3,7 @@ GO       ?= go
 FUZZTIME ?= 1m
 PKGS     := ./...
 
-.PHONY: stress soak all build test vet fmt check fuzz fuzz-short demo bench bench-go clean
+.PHONY: stress soak all build test vet fmt check fuzz fuzz-short demo bench bench-go clean image image-context image-check
 
 all: check
 
@@ -53,6 +53,23 @@ bench-go:
 
 clean:
 	rm -rf bin
+
+# image builds the container image IMAGE (default keygate:dev) from deploy/Dockerfile with podman, or docker
+# where podman is missing, offline: go build here (static, -trimpath, VERSION stamped, time zone data
+# embedded), then an image FROM scratch with the binary, the CA bundle and passwd/group entries for 65532.
+# ARCHES="amd64 arm64" builds a podman manifest list; image-context only prepares bin/image for docker buildx.
+# image-check builds it and runs it as Kubernetes would (deploy/image/check.sh).
+IMAGE   ?= keygate:dev
+VERSION ?=
+ARCHES  ?=
+image:
+	IMAGE=$(IMAGE) VERSION=$(VERSION) ARCHES="$(ARCHES)" bash deploy/image/build.sh build
+
+image-context:
+	VERSION=$(VERSION) ARCHES="$(ARCHES)" bash deploy/image/build.sh context
+
+image-check:
+	VERSION=$(VERSION) bash deploy/image/check.sh
 
 # soak runs keygate with Redis at a fixed rate for SOAK (default 3m), restarting Redis half-way, and checks the
 # contract, goroutines and RSS.

@@ -8,14 +8,21 @@
 # Steps:
 #   1. build the tools of deploy/tools (helm, helm-unittest, kustomize,
 #      kubectl-validate) into a cache keyed by their go.mod/go.sum, or reuse it;
-#   2. go vet and go test of deploy/tools: the envcheck and valuesdoc programs,
-#      and BuildKit's build checks plus property checks of deploy/Dockerfile;
+#   2. go vet and go test of deploy/tools: the checking programs (envcheck,
+#      valuesdoc, podsecurity, containermatch, imagecheck, metricscheck), and
+#      BuildKit's build checks plus property checks of deploy/Dockerfile;
 #   3. helm lint --strict of the chart with its defaults and each ci/*.yaml;
 #   4. helm template of each ci/*.yaml, of the example sidecar chart, and
 #      kustomize build of deploy/kubernetes/kustomize;
 #   5. helm-unittest of both charts;
 #   6. kubectl-validate of everything rendered and of deploy/kubernetes/*.yaml
 #      against Kubernetes' own OpenAPI schemas (built into kubectl-validate);
+#   6b. podsecurity: every pod rendered above and in deploy/kubernetes/*.yaml
+#      passes Pod Security "restricted" (latest), by the evaluator of the
+#      PodSecurity admission controller (k8s.io/pod-security-admission);
+#   6c. containermatch: the keygate container that kubernetes/sidecar.yaml and
+#      the kustomize patch copy is the one the chart's named template renders
+#      (the example chart includes it);
 #   7. envcheck: every KEYGATE_* variable set anywhere is in README.md's
 #      table, every keygate container sets KEYGATE_UPSTREAM_URL and a token
 #      source (the tokens file, the token store, a JWT key or introspection),
@@ -23,7 +30,9 @@
 #      *_FILE path lies on a mounted ConfigMap or Secret key, `keygate check`
 #      accepts the policy and tokens found, and every variable of the table
 #      is set somewhere (-cover), so the chart follows new variables;
-#   8. valuesdoc: values.yaml, values.schema.json and deploy/README.md's values
+#   8. promtool check rules and promtool test rules of the alert rules (one
+#      unit test per alert), when promtool is installed;
+#   9. valuesdoc: values.yaml, values.schema.json and deploy/README.md's values
 #      table agree.
 #
 # Environment:
@@ -96,7 +105,7 @@ else
   # Older keys are dead weight once go.sum moved on.
   find "$cache" -mindepth 1 -maxdepth 1 -type d ! -name "$key" -exec rm -rf {} +
 fi
-(cd "$deploy/tools" && go build -o "$work/bin/" ./envcheck ./valuesdoc)
+(cd "$deploy/tools" && go build -o "$work/bin/" ./envcheck ./valuesdoc ./podsecurity ./containermatch)
 (cd "$repo" && go build -o "$work/bin/keygate" ./cmd/keygate)
 export PATH="$bin:$work/bin:$PATH"
 modver() { awk -v m="$1" '$1 == m && NF >= 2 {print $2; exit}' "$2"; }
@@ -104,7 +113,7 @@ echo "   helm $(modver helm.sh/helm/v3 "$deploy/tools/go.mod") (built for Kubern
 done_step
 
 # --- 2. the tools' own tests and the Dockerfile --------------------------------
-step "go vet and go test of deploy/tools (envcheck, valuesdoc, Dockerfile build checks)"
+step "go vet and go test of deploy/tools (the checkers below, imagecheck, metricscheck, Dockerfile build checks)"
 (cd "$deploy/tools" && go vet ./... && go test ./...)
 done_step
 
@@ -171,13 +180,37 @@ validate "$min_kube_version" "$work/rendered/keygate-gateway-kube125-values.yaml
 [ $failed = 0 ] || { echo "kubectl-validate: invalid manifests (above)"; exit 1; }
 done_step
 
+# --- 6b. Pod Security -------------------------------------------------------------
+step "podsecurity: every rendered pod against Pod Security \"restricted\" (k8s.io/pod-security-admission)"
+podsecurity "$work"/rendered/*.yaml "$deploy"/kubernetes/*.yaml
+done_step
+
+# --- 6c. the hand-copied sidecar -----------------------------------------------------
+step "containermatch: the keygate container of kubernetes/sidecar.yaml and the kustomization is the chart's"
+containermatch -want "$work/rendered/sidecar-chart.yaml" "$deploy/kubernetes/sidecar.yaml" "$work/rendered/kustomize.yaml"
+done_step
+
 # --- 7. KEYGATE_* variables ------------------------------------------------------
 step "envcheck: KEYGATE_* variables against README.md (both ways), required variables and a token source, no literal credentials, mounted files, keygate check"
 envcheck -readme "$repo/README.md" -keygate "$work/bin/keygate" -cover \
   "$work"/rendered/*.yaml "$deploy"/kubernetes/*.yaml
 done_step
 
-# --- 8. values documentation -----------------------------------------------------
+# --- 8. alert rules -------------------------------------------------------------
+# promtool comes with Debian's prometheus package (CI installs it; REQUIRE_PROMTOOL=1 makes it mandatory).
+if command -v promtool >/dev/null 2>&1; then
+  step "promtool check rules and promtool test rules (helm/keygate/files/alerts*.yaml)"
+  promtool check rules "$chart/files/alerts.yaml"
+  (cd "$chart/files" && promtool test rules alerts_test.yaml)
+  done_step
+elif [ "${REQUIRE_PROMTOOL:-}" = 1 ]; then
+  echo "promtool is not installed (apt-get install prometheus) and REQUIRE_PROMTOOL=1"
+  exit 1
+else
+  echo "== SKIPPED: promtool not installed (apt-get install prometheus): alert rules unchecked"
+fi
+
+# --- 9. values documentation -----------------------------------------------------
 step "valuesdoc: values.yaml, values.schema.json and deploy/README.md agree"
 valuesdoc -chart "$chart" -doc "$deploy/README.md"
 done_step

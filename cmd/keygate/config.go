@@ -54,6 +54,7 @@ type Config struct {
 	MaxAnswerBytes  int64         `env:"MAX_ANSWER_BYTES" envDefault:"262144"`
 	TrustedProxies  []string      `env:"TRUSTED_PROXIES" envSeparator:","`
 	DrainTimeout    time.Duration `env:"DRAIN_TIMEOUT" envDefault:"20s"`
+	ShutdownDelay   time.Duration `env:"SHUTDOWN_DELAY" envDefault:"0s"`
 	HeaderTimeout   time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"5s"`
 	ReadTimeout     time.Duration `env:"READ_TIMEOUT" envDefault:"30s"`
 	IdleTimeout     time.Duration `env:"IDLE_TIMEOUT" envDefault:"30s"`
@@ -188,6 +189,9 @@ func (c *Config) validate(needUpstream bool) error {
 	}
 	if c.DrainTimeout <= 0 {
 		bad("DRAIN_TIMEOUT", "must be > 0")
+	}
+	if c.ShutdownDelay < 0 || c.ShutdownDelay > maxShutdownDelay {
+		bad("SHUTDOWN_DELAY", "%s must be between 0s and %s", c.ShutdownDelay, maxShutdownDelay)
 	}
 	if c.HeaderTimeout <= 0 {
 		bad("READ_HEADER_TIMEOUT", "must be > 0")

@@ -54,6 +54,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"KEYGATE_LOG_FORMAT=xml", `KEYGATE_LOG_FORMAT: "xml" must be json or text`},
 		{"KEYGATE_UPSTREAM_CA_FILE=" + ca, "KEYGATE_UPSTREAM_CA_FILE: " + ca + " holds no PEM certificate"},
 		{"KEYGATE_DRAIN_TIMEOUT=0s", "KEYGATE_DRAIN_TIMEOUT: must be > 0"},
+		{"KEYGATE_SHUTDOWN_DELAY=-1s", "KEYGATE_SHUTDOWN_DELAY: -1s must be between 0s and 5m0s"},
+		{"KEYGATE_SHUTDOWN_DELAY=6m", "KEYGATE_SHUTDOWN_DELAY: 6m0s must be between 0s and 5m0s"},
 		{"KEYGATE_READ_TIMEOUT=1s", "KEYGATE_READ_TIMEOUT: 1s must be at least KEYGATE_READ_HEADER_TIMEOUT (5s)"},
 		{"KEYGATE_REDIS_FAILURE_MODE=maybe", `KEYGATE_REDIS_FAILURE_MODE: "maybe" must be local, open or closed`},
 		{"KEYGATE_REDIS_TIMEOUT=0s", "KEYGATE_REDIS_TIMEOUT: must be > 0"},

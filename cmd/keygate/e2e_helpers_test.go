@@ -159,6 +159,7 @@ func startKeygate(t *testing.T, env ...string) *instance {
 		}
 		select {
 		case err := <-i.done:
+			i.done <- err // for the cleanup, which waits on it
 			t.Fatalf("keygate exited before ready: %v\n%s", err, i.logs())
 		case <-time.After(20 * time.Millisecond):
 		}

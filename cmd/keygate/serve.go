@@ -156,7 +156,8 @@ func listen(cfg *Config) (listeners, error) {
 }
 
 // runServers serves the API and admin listeners until ctx ends, then turns
-// readiness off and drains in-flight requests for at most DRAIN_TIMEOUT.
+// readiness off, keeps serving for SHUTDOWN_DELAY and drains in-flight
+// requests for at most DRAIN_TIMEOUT.
 // reload, if not nil, runs on SIGHUP.
 func runServers(ctx context.Context, g *proxy.Gateway, lns listeners, cfg *Config, log *slog.Logger, reload func()) error {
 	apiLn, adminLn := lns.api, lns.admin
@@ -200,7 +201,13 @@ func runServers(ctx context.Context, g *proxy.Gateway, lns listeners, cfg *Confi
 		}
 		break
 	}
-	g.SetReady(false)
+	shutdownDelay(cfg.ShutdownDelay, log, func() {
+		g.SetReady(false)
+		// Answers now say Connection: close, so that clients holding a
+		// connection open reconnect, through endpoints that no longer list
+		// this pod, instead of waiting for the drain to cut it.
+		api.SetKeepAlivesEnabled(false)
+	})
 	log.Info("shutting down: draining in-flight requests", "timeout", cfg.DrainTimeout)
 	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	defer cancel()

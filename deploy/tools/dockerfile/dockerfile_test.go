@@ -72,7 +72,11 @@ func TestBuildChecks(t *testing.T) {
 	}
 }
 
-// TestFinalImage checks the properties the Helm chart and manifests rely on.
+// TestFinalImage checks the properties the Helm chart and manifests rely on:
+// one stage on the empty base (nothing to pull, nothing run at build time),
+// the platform's prepared root copied whole, a numeric user, exec-form
+// entrypoint, the two ports, no HEALTHCHECK. Only the instructions listed
+// here may appear.
 func TestFinalImage(t *testing.T) {
 	f, err := os.Open(*dockerfilePath)
 	if err != nil {
@@ -87,28 +91,15 @@ func TestFinalImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(stages) < 2 {
-		t.Fatalf("stages = %d, want a build stage and a final stage", len(stages))
+	if len(stages) != 1 {
+		t.Fatalf("stages = %d, want 1: the binary is built by deploy/image/build.sh, not in a build stage", len(stages))
 	}
-	build, final := stages[0], stages[len(stages)-1]
-
-	var buildCmd string
-	for _, c := range build.Commands {
-		if r, ok := c.(*instructions.RunCommand); ok {
-			buildCmd += strings.Join(r.CmdLine, " ") + "\n"
-		}
-	}
-	for _, want := range []string{"CGO_ENABLED=0", "go build", "-trimpath", `-ldflags "-s -w -X main.version=${VERSION}"`, "./cmd/keygate"} {
-		if !strings.Contains(buildCmd, want) {
-			t.Errorf("build stage RUN lacks %q:\n%s", want, buildCmd)
-		}
-	}
-
-	if want := "gcr.io/distroless/static-debian12:nonroot"; final.BaseName != want {
-		t.Errorf("final FROM = %q, want %q", final.BaseName, want)
+	final := stages[0]
+	if final.BaseName != "scratch" {
+		t.Errorf("FROM = %q, want scratch (no registry is reachable where the image is built)", final.BaseName)
 	}
 	var user string
-	var entrypoint, cmd []string
+	var entrypoint, cmd, copies []string
 	var entrypointShell, cmdShell bool
 	var ports []string
 	for _, c := range final.Commands {
@@ -121,9 +112,18 @@ func TestFinalImage(t *testing.T) {
 			cmd, cmdShell = c.CmdLine, c.PrependShell
 		case *instructions.ExposeCommand:
 			ports = append(ports, c.Ports...)
-		case *instructions.HealthCheckCommand:
-			t.Errorf("final stage has HEALTHCHECK at line %d; probes belong to the orchestrator", c.Location()[0].Start.Line)
+		case *instructions.CopyCommand:
+			if c.From != "" || c.Chown != "" || c.Chmod != "" {
+				t.Errorf("COPY at line %d has --from, --chown or --chmod; the prepared root carries its own modes", c.Location()[0].Start.Line)
+			}
+			copies = append(copies, strings.Join(append(append([]string{}, c.SourcePaths...), c.DestPath), " "))
+		case *instructions.ArgCommand, *instructions.LabelCommand:
+		default:
+			t.Errorf("Dockerfile:%d: %s is not on the list of instructions the image may use (ARG, COPY, LABEL, USER, EXPOSE, ENTRYPOINT, CMD)", c.Location()[0].Start.Line, c.Name())
 		}
+	}
+	if want := []string{"${TARGETOS}-${TARGETARCH}/ /"}; !slices.Equal(copies, want) {
+		t.Errorf("COPY = %q, want %q (the root deploy/image/build.sh prepares per platform)", copies, want)
 	}
 	if user != "65532:65532" {
 		t.Errorf("final USER = %q, want numeric 65532:65532 (runAsNonRoot can only verify a numeric user)", user)

@@ -3,6 +3,24 @@ The keygate container, its volumes and its pod annotations: one definition for
 the gateway Deployment and for the sidecar that another chart includes.
 */}}
 
+{{/*
+How keygate waits for endpoints to forget it before draining: "lifecycle"
+(a preStop sleep action, Kubernetes >= 1.30), "env" (KEYGATE_SHUTDOWN_DELAY:
+keygate keeps serving after SIGTERM; any version, no shell needed) or "off".
+preStopSleep.mode auto picks the sleep action where the cluster has it.
+*/}}
+{{- define "keygate.preStopSleepMode" -}}
+{{- $p := .Values.preStopSleep }}
+{{- $hasSleep := semverCompare ">=1.30.0-0" .Capabilities.KubeVersion.Version }}
+{{- if not $p.enabled }}off
+{{- else if eq $p.mode "env" }}env
+{{- else if $hasSleep }}lifecycle
+{{- else if eq $p.mode "lifecycle" }}
+{{- fail (printf "preStopSleep.mode lifecycle uses the sleep action of Kubernetes >= 1.30; this cluster is %s: set preStopSleep.mode=auto or env (KEYGATE_SHUTDOWN_DELAY)" .Capabilities.KubeVersion.Version) }}
+{{- else }}env
+{{- end }}
+{{- end }}
+
 {{/* Mount points of the files keygate reads. */}}
 {{- define "keygate.policyDir" -}}/etc/keygate/policy{{- end }}
 {{- define "keygate.tokensDir" -}}/etc/keygate/tokens{{- end }}
@@ -277,6 +295,19 @@ Token sources). Secrets only as *_FILE paths of keygate.credentials.
 {{- end }}
 - name: KEYGATE_DRAIN_TIMEOUT
   value: {{ printf "%ds" (int $e.drainTimeoutSeconds) | quote }}
+{{- if eq (include "keygate.preStopSleepMode" .) "env" }}
+- name: KEYGATE_SHUTDOWN_DELAY
+  value: {{ printf "%ds" (int .Values.preStopSleep.seconds) | quote }}
+{{- end }}
+{{- if .Values.goMemLimit }}
+{{- /* The Go runtime's soft memory limit, in bytes, from the container's own limit (the node's
+allocatable memory when the container has none): the GC works harder near it instead of the
+kernel killing the pod. */}}
+- name: GOMEMLIMIT
+  valueFrom:
+    resourceFieldRef:
+      resource: limits.memory
+{{- end }}
 {{- with $e.readHeaderTimeout }}
 - name: KEYGATE_READ_HEADER_TIMEOUT
   value: {{ . | quote }}
@@ -417,6 +448,13 @@ checksum/keygate-policy: {{ sha256sum . }}
 {{- with .Values.auth.jwt.publicKeys.content }}
 checksum/keygate-jwt-public-keys: {{ sha256sum . }}
 {{- end }}
+{{- with include "keygate.redisSecretName" . }}
+{{- /* keygate reads the Redis URL and passwords at start, from the environment: a change must roll the
+pods. Not a plain hash of them, which anyone who can read pods could test guesses against at
+hash speed: scrypt first (derivePassword), so each guess costs a slow key derivation. */}}
+{{- $r := $.Values.redis }}
+checksum/keygate-redis: {{ derivePassword 1 "maximum" (printf "%s\n%s\n%s" $r.url $r.password $r.sentinel.password) "keygate-redis" . | sha256sum }}
+{{- end }}
 {{- end }}
 
 {{/* The keygate container, as a map (callers put it in a list). */}}
@@ -443,6 +481,10 @@ ports:
 {{- end }}
 env:
   {{- toYaml (concat $env .Values.extraEnv) | nindent 2 }}
+{{- with .Values.envFrom }}
+envFrom:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- with include "keygate.volumeMounts" . | trim }}
 volumeMounts:
   {{- . | nindent 2 }}
@@ -457,10 +499,14 @@ readinessProbe:
     path: /readyz
     port: {{ include "keygate.adminPortName" . }}
   {{- toYaml .Values.probes.readiness | nindent 2 }}
-{{- if .Values.preStopSleep.enabled }}
-{{- if semverCompare "<1.30.0-0" .Capabilities.KubeVersion.Version }}
-{{- fail (printf "preStopSleep uses the sleep lifecycle action of Kubernetes >= 1.30; this cluster is %s: set preStopSleep.enabled=false" .Capabilities.KubeVersion.Version) }}
+{{- with .Values.probes.startup }}
+startupProbe:
+  httpGet:
+    path: /healthz
+    port: {{ include "keygate.adminPortName" $ }}
+  {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- if eq (include "keygate.preStopSleepMode" .) "lifecycle" }}
 lifecycle:
   preStop:
     sleep:

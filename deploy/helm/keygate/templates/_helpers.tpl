@@ -39,6 +39,9 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: keygate
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/* Labels that select keygate's pods (gateway mode). */}}
@@ -148,6 +151,9 @@ helm.sh/chart: {{ include "keygate.chart" . }}
 app.kubernetes.io/component: redis
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: keygate
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/* Labels that select the embedded Redis pod: a different name, so keygate's selectors never match it. */}}
@@ -217,7 +223,7 @@ so every install and template run makes them.
 {{- end }}
 {{- include "keygate.validateAuth" . }}
 {{- if eq $v.mode "sidecar" }}
-{{- range $key, $on := dict "ingress.enabled" $v.ingress.enabled "autoscaling.enabled" $v.autoscaling.enabled "podDisruptionBudget.enabled" $v.podDisruptionBudget.enabled "serviceMonitor.enabled" $v.serviceMonitor.enabled "networkPolicy.enabled" $v.networkPolicy.enabled "adminService.enabled" $v.adminService.enabled }}
+{{- range $key, $on := dict "ingress.enabled" $v.ingress.enabled "autoscaling.enabled" $v.autoscaling.enabled "serviceMonitor.enabled" $v.serviceMonitor.enabled "networkPolicy.enabled" $v.networkPolicy.enabled "adminService.enabled" $v.adminService.enabled "httpRoute.enabled" $v.httpRoute.enabled }}
 {{- if $on }}
 {{- fail (printf "%s applies to mode: gateway; in sidecar mode the pod, its Service and its policies belong to the chart that includes keygate" $key) }}
 {{- end }}
