@@ -35,13 +35,13 @@ func TestCheckCommand(t *testing.T) {
 		{"good files", []string{"-policy", goodPolicy, "-tokens", goodTokens}, false,
 			[]string{goodPolicy + ": ok, 6 routes", goodTokens + ": ok, 1 tokens"}},
 		{"bad policy", []string{"-policy", badPolicy}, true, []string{
-			badPolicy + `:5: unknown field "colour" in route`,
-			badPolicy + `:2: route get: method "FETCH" must be one of GET, POST, PUT, PATCH, DELETE`,
+			badPolicy + `:5:5: unknown field "colour" in route`,
+			badPolicy + `:3:13: route get: method "FETCH" must be one of GET, POST, PUT, PATCH, DELETE`,
 		}},
 		{"bad tokens", []string{"-tokens", badTokens}, true, []string{
-			badTokens + ":2: token a: sha256 must be 64 hex digits (echo -n TOKEN | sha256sum)",
-			badTokens + `:2: token a: products must list product ids, or "*" for all`,
-			badTokens + `:2: token a: operation "fly" is not a route of the policy`,
+			badTokens + ":3:13: token a: sha256 must be 64 hex digits (echo -n TOKEN | sha256sum)",
+			badTokens + `:4:15: token a: products must list product ids, or "*" for all`,
+			badTokens + `:5:17: token a: operation "fly" is not a route of the policy`,
 		}},
 		{"missing file", []string{"-policy", filepath.Join(dir, "nope.yaml")}, true, []string{"no such file"}},
 	}
