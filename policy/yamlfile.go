@@ -268,7 +268,7 @@ func reindent(data []byte) ([]byte, []badIndent) {
 			rest = strings.TrimLeft(strings.TrimPrefix(rest, "-"), " ")
 			levels = append(levels, lvl)
 		}
-		opens = rest == "" || strings.HasSuffix(rest, ":")
+		opens = rest == "" || strings.HasSuffix(rest, ":") || opensRE.MatchString(rest)
 		if strings.HasSuffix(rest, "|") || strings.HasSuffix(rest, ">") || blockScalarRE.MatchString(rest) {
 			scalar = ind
 		}
@@ -276,6 +276,9 @@ func reindent(data []byte) ([]byte, []badIndent) {
 	}
 	return []byte(strings.Join(lines, "\n")), bad
 }
+
+// opensRE matches a key whose value, below it, carries an anchor or a tag.
+var opensRE = regexp.MustCompile(`:\s+([&!][^\s]+\s*)+$`)
 
 var blockScalarRE = regexp.MustCompile(`(^|[:-]\s)[|>][0-9+-]*$`)
 

@@ -31,13 +31,18 @@ func TestConfigDefaults(t *testing.T) {
 	}
 }
 
-func TestConfigErrorsNameTheVariable(t *testing.T) {
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(ca, []byte("not a cert"), 0o600)
-	tests := []struct {
-		env  string
-		want string
-	}{
+// configErrorCase is an environment with one mistake and the start of the
+// one line that reports it.
+type configErrorCase struct {
+	env  string
+	want string
+}
+
+// configErrorCases are the misconfigurations loadConfig reports; serve and
+// check must agree on every one (TestCheckAgreesWithServe). ca is a file that
+// holds no certificate.
+func configErrorCases(ca string) []configErrorCase {
+	return []configErrorCase{
 		{"", "KEYGATE_UPSTREAM_URL: is required"},
 		{"KEYGATE_UPSTREAM_URL=ftp://x", `KEYGATE_UPSTREAM_URL: "ftp://x" must be an http:// or https:// URL with a host`},
 		{"KEYGATE_UPSTREAM_URL=http://", `KEYGATE_UPSTREAM_URL: "http://" must be an http:// or https:// URL with a host`},
@@ -64,6 +69,12 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"KEYGATE_IDEMPOTENCY_FAILURE_MODE=ignore", `KEYGATE_IDEMPOTENCY_FAILURE_MODE: "ignore" must be forward or refuse`},
 		{"KEYGATE_RATELIMIT_HEADERS=all", `KEYGATE_RATELIMIT_HEADERS: "all" must be draft, legacy, both or none`},
 	}
+}
+
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, []byte("not a cert"), 0o600)
+	tests := configErrorCases(ca)
 	for _, tc := range tests {
 		t.Run(tc.env, func(t *testing.T) {
 			env := []string{tc.env}
