@@ -60,6 +60,13 @@ var parseProblemCases = []struct {
 			`p.yaml:8:11: unknown field "z" in param`,
 		}},
 
+	// Two parsers disagree on which of two equal keys wins: both are refused.
+	{"duplicate field", "routes:\n  - name: a\n    method: POST\n    path: /a\n    path: /b\n",
+		[]string{"p.yaml:5:5: field path of route is already set at line 4"}},
+	{"duplicate param", "routes:\n  - name: a\n    method: POST\n    path: /a\n    params:\n      x: {}\n      x: {required: true}\n",
+		[]string{`p.yaml:7:7: "x" is already defined at line 6`}},
+	{"merge of a list", "routes:\n  - name: a\n    method: POST\n    path: /a\n    <<: [1]\n",
+		[]string{`p.yaml:5:10: << merges mappings; "1" is not one`}},
 	{"bad method", "routes:\n  - name: a\n    method: FETCH\n    path: /a\n",
 		[]string{`p.yaml:3:13: route a: method "FETCH" must be one of GET, POST, PUT, PATCH, DELETE`}},
 	{"bad name", "routes:\n  - name: Get Key\n    method: POST\n    path: /a\n",
@@ -202,6 +209,16 @@ func TestParseAnchors(t *testing.T) {
 		l := p.Routes[1].Limits[0]
 		if l.Name != "m" || l.Rate != 1 || time.Duration(l.Per) != time.Minute || !cmp.Equal(l.On, []int{404}) {
 			t.Errorf("merged limit = %+v, want name m, rate 1 per 1m, on [404]", l)
+		}
+	})
+	t.Run("first merged mapping wins", func(t *testing.T) {
+		doc := "routes:\n  - name: a\n    method: POST\n    path: /a\n    limits:\n      - &l {name: l, key: [ip], rate: 1, per: 1m, burst: 1}\n      - &m {name: m, key: [ip], rate: 2, per: 1m, burst: 2}\n      - <<: [*l, *m]\n        name: n\n"
+		p, err := Parse("p.yaml", []byte(doc))
+		if err != nil {
+			t.Fatalf("Parse(merge list) = %v, want no error", err)
+		}
+		if l := p.Routes[0].Limits[2]; l.Name != "n" || l.Rate != 1 || l.Burst != 1 {
+			t.Errorf("merged limit = name %s rate %d burst %d, want n, 1, 1 (the first mapping's)", l.Name, l.Rate, l.Burst)
 		}
 	})
 	t.Run("unknown field in merged mapping", func(t *testing.T) {

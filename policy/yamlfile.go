@@ -482,30 +482,35 @@ func (d *decoder) fields(n *yaml.Node, v reflect.Value, fields map[string]yamlFi
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		own[n.Content[i].Value] = n.Content[i].ShortTag() != "!!merge"
 	}
+	// Decoded last to first, so that the first mapping that sets a key wins, as
+	// the merge key's definition says.
+	var list []*yaml.Node
 	for _, m := range merges {
 		if m.Kind == yaml.AliasNode && m.Alias != nil {
 			m = m.Alias
 		}
-		list := []*yaml.Node{m}
 		if m.Kind == yaml.SequenceNode {
-			list = m.Content
+			list = append(list, m.Content...)
+		} else {
+			list = append(list, m)
 		}
-		for _, c := range list {
-			if c.Kind == yaml.AliasNode && c.Alias != nil {
-				c = c.Alias
-			}
-			if c.Kind != yaml.MappingNode {
-				d.ps.at(nodePos(c), "<< merges mappings; %s is not one", describe(c))
-				continue
-			}
-			sub := map[string]int{}
-			for k := range own {
-				if own[k] {
-					sub[k] = -1 // overridden below: not decoded here
-				}
-			}
-			d.fields(c, v, fields, loc, what, sub)
+	}
+	for i := len(list) - 1; i >= 0; i-- {
+		c := list[i]
+		if c.Kind == yaml.AliasNode && c.Alias != nil {
+			c = c.Alias
 		}
+		if c.Kind != yaml.MappingNode {
+			d.ps.at(nodePos(c), "<< merges mappings; %s is not one", describe(c))
+			continue
+		}
+		sub := map[string]int{}
+		for k, isOwn := range own {
+			if isOwn {
+				sub[k] = -1 // set by the mapping itself: not decoded here
+			}
+		}
+		d.fields(c, v, fields, loc, what, sub)
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, c := n.Content[i], n.Content[i+1]

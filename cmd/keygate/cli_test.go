@@ -78,9 +78,12 @@ func TestPolicyCommandPrintsBuiltin(t *testing.T) {
 
 func TestDemoSelftest(t *testing.T) {
 	var out, logs bytes.Buffer
-	err := run(context.Background(), []string{"demo", "-selftest"}, &out, &logs, []string{"KEYGATE_LOG_LEVEL=warn"})
+	err := run(context.Background(), []string{"demo", "-selftest"}, &out, &logs, nil)
 	if err != nil {
 		t.Fatalf("demo -selftest: %v\n%s\n%s", err, out.String(), logs.String())
+	}
+	if logs.Len() > 0 { // the report is the output: logs only for warnings
+		t.Errorf("demo -selftest logged on stderr:\n%s", logs.String())
 	}
 	for _, want := range []string{"HTTP 200 {", `HTTP 500 {"message":"Server error","code":1}`, "HTTP 429 {"} {
 		if !strings.Contains(out.String(), want) {

@@ -220,7 +220,9 @@ func (c *Config) validate(needUpstream bool) error {
 	if c.MaxConns < 1 || c.MaxConns > 1<<20 {
 		bad("MAX_CONNS", "%d must be between 1 and 1048576", c.MaxConns)
 	}
-	if c.redisConfigured() {
+	if msg := redisURLShape(c.RedisURL); msg != "" {
+		bad("REDIS_URL", "%s", msg)
+	} else if c.redisConfigured() {
 		if err := c.redisConfig().Validate(); err != nil {
 			errs = append(errs, redisErrors(err)...)
 		}

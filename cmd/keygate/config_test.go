@@ -64,6 +64,7 @@ func configErrorCases(ca string) []configErrorCase {
 		{"KEYGATE_REDIS_TIMEOUT=0s", "KEYGATE_REDIS_TIMEOUT: must be > 0"},
 		{"KEYGATE_REDIS_PREFIX={kg}", `KEYGATE_REDIS_PREFIX: "{kg}" must be non-empty, without braces or spaces`},
 		{"KEYGATE_REDIS_URL=mysql://db", "KEYGATE_REDIS_URL: "},
+		{"KEYGATE_REDIS_URL=127.0.0.1:6379", `KEYGATE_REDIS_URL: "127.0.0.1:6379" is not a URL: write it as redis://127.0.0.1:6379 (rediss:// for TLS)`},
 		{"KEYGATE_REDIS_SENTINEL_MASTER=m", "KEYGATE_REDIS_SENTINEL_ADDRS: required with KEYGATE_REDIS_SENTINEL_MASTER"},
 		{"KEYGATE_REDIS_TLS=perhaps", `KEYGATE_REDIS_TLS: "perhaps" is not a valid boolean`},
 		{"KEYGATE_IDEMPOTENCY_FAILURE_MODE=ignore", `KEYGATE_IDEMPOTENCY_FAILURE_MODE: "ignore" must be forward or refuse`},

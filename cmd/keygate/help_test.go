@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -56,6 +57,10 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"token", "lst"}, 2, "", `token: unknown subcommand "lst" (did you mean list?)`},
 		{[]string{"token", "list", "extra"}, 2, "", "token list takes no arguments"},
 		{[]string{"token", "revoke"}, 2, "", "token revoke takes one argument"},
+		// token add checks its flags before it needs Redis (none is configured here)
+		{[]string{"token", "add", "-products", "*"}, 1, "", "-name is required"},
+		{[]string{"token", "add", "-name", "a", "-products", "*", "-ttl", "1d"}, 1, "", `-ttl "1d" must be a duration such as 720h`},
+		{[]string{"token", "add", "-nme", "a"}, 2, "", "token add: unknown flag -nme (did you mean -name?)"},
 		{[]string{"policy", "-h"}, 0, "usage: keygate policy", ""},
 		{[]string{"policy", "extra"}, 2, "", `policy takes no arguments (got "extra")`},
 	}
@@ -262,5 +267,50 @@ func TestCheckAgreesWithServe(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestServeWarnsUnknownVariables: serve names a misspelled variable, both
+// when the configuration is refused and when it starts.
+func TestServeWarnsUnknownVariables(t *testing.T) {
+	t.Run("refused", func(t *testing.T) {
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"serve"}, &out, &out, []string{"KEYGATE_UPSTREM_URL=http://127.0.0.1:3000"})
+		if err == nil {
+			t.Fatal("serve without KEYGATE_UPSTREAM_URL = nil error")
+		}
+		if want := "keygate: warning: KEYGATE_UPSTREM_URL is not a keygate variable and is ignored (did you mean KEYGATE_UPSTREAM_URL?)"; !strings.Contains(out.String(), want) {
+			t.Errorf("serve stderr = %q, want %q", out.String(), want)
+		}
+	})
+	t.Run("starting", func(t *testing.T) {
+		busy, err := net.Listen("tcp", "127.0.0.1:0") // serve stops at the listener, after its start-up warnings
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer busy.Close()
+		var out bytes.Buffer
+		env := append([]string{"KEYGATE_LISTEN_ADDR=" + busy.Addr().String(), "KEYGATE_ADMIN_ADDR=127.0.0.1:0", "KEYGATE_UPSTREM_TIMEOUT=1s",
+			"KEYGATE_TOKENS_STORE=false", "KEYGATE_REDIS_URL=", "KEYGATE_JWT_SECRET=" + strings.Repeat("s", 32), "KEYGATE_TOKEN_ISSUERS=i", "KEYGATE_TOKEN_AUDIENCES=a"}, "KEYGATE_UPSTREAM_URL=http://127.0.0.1:3000")
+		if err := run(context.Background(), []string{"serve"}, &out, &out, env); err == nil {
+			t.Fatal("serve on a busy address = nil error")
+		}
+		if want := `"msg":"KEYGATE_UPSTREM_TIMEOUT is not a keygate variable and is ignored (did you mean KEYGATE_UPSTREAM_TIMEOUT?)"`; !strings.Contains(out.String(), want) {
+			t.Errorf("serve log = %s, want %s", out.String(), want)
+		}
+	})
+}
+
+// TestVersionFromLdflags: make build sets main.version; version and
+// --version print it.
+func TestVersionFromLdflags(t *testing.T) {
+	old := version
+	version = "v1.2.3"
+	defer func() { version = old }()
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, &out, &out, nil); err != nil || !strings.HasPrefix(out.String(), "keygate v1.2.3") {
+			t.Errorf("keygate %s = %q, %v; want \"keygate v1.2.3 ...\"", args[0], out.String(), err)
+		}
 	}
 }

@@ -34,6 +34,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 	}
 	cfg, err := loadConfig(environ, true)
 	if err != nil {
+		for _, w := range unknownVars(environ) { // perhaps the reason a variable seems missing
+			fmt.Fprintln(stderr, "keygate: warning:", w)
+		}
 		return err
 	}
 	log := newLogger(cfg, stderr)

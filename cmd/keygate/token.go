@@ -53,6 +53,12 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, envi
 	if err != nil {
 		return err
 	}
+	var add *tokenRequest
+	if args[0] == "add" { // the flags are checked before Redis is reached
+		if add, err = parseTokenAdd(args[1:], cfg); err != nil {
+			return err
+		}
+	}
 	if !cfg.redisConfigured() {
 		return fmt.Errorf("%sREDIS_URL (or the Sentinel or Cluster addresses) is required: the token store lives in Redis", envPrefix)
 	}
@@ -72,10 +78,20 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, envi
 	defer cancel()
 	switch args[0] {
 	case "add":
-		return tokenAdd(ctx, store, cfg, args[1:], stdout, stderr)
+		token, err := store.Add(ctx, add.name, add.products, add.operations, add.expires)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, token)
+		fmt.Fprintf(stderr, "added token %s (token_hash %s); store it now: it is never shown again\n", add.name, policy.HashToken(token))
+		return nil
 	case "list":
 		return tokenList(ctx, store, stdout)
 	default: // revoke
+		if rec, ok := findRevoked(ctx, store, args[1]); ok {
+			fmt.Fprintf(stdout, "%s (sha256 %s) was already revoked on %s\n", rec.Name, rec.Hash[:12], rec.Revoked.UTC().Format(time.RFC3339))
+			return nil
+		}
 		rec, err := store.Revoke(ctx, args[1])
 		if err != nil {
 			return err
@@ -86,7 +102,35 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, envi
 	}
 }
 
-func tokenAdd(ctx context.Context, store *auth.Store, cfg *Config, args []string, stdout, stderr io.Writer) error {
+// findRevoked finds a revoked token by name or hash prefix: a revoked
+// token keeps its record, not its name, so Revoke calls it unknown.
+func findRevoked(ctx context.Context, store *auth.Store, ref string) (auth.Record, bool) {
+	recs, err := store.List(ctx)
+	if err != nil {
+		return auth.Record{}, false // Revoke reports the store's trouble
+	}
+	var found auth.Record
+	for _, r := range recs {
+		if r.Name != ref && (len(ref) < 8 || !strings.HasPrefix(r.Hash, strings.ToLower(ref))) {
+			continue
+		}
+		if r.Revoked.IsZero() {
+			return auth.Record{}, false // a live token answers to it: revoke that one
+		}
+		found = r
+	}
+	return found, !found.Revoked.IsZero()
+}
+
+// tokenRequest is a checked "token add" command line.
+type tokenRequest struct {
+	name                 string
+	products, operations []string
+	expires              time.Time
+}
+
+// parseTokenAdd checks the flags of "token add", reporting every problem.
+func parseTokenAdd(args []string, cfg *Config) (*tokenRequest, error) {
 	fs := flag.NewFlagSet("token add", flag.ContinueOnError)
 	name := fs.String("name", "", "token name, for logs and token list (required)")
 	products := fs.String("products", "", `comma-separated product ids, or "*" for all (required)`)
@@ -94,7 +138,7 @@ func tokenAdd(ctx context.Context, store *auth.Store, cfg *Config, args []string
 	expires := fs.String("expires", "", "RFC 3339 time from which it is refused, e.g. 2027-01-01T00:00:00Z")
 	ttlFlag := fs.String("ttl", "", "lifetime from now, e.g. 720h (instead of -expires)")
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	var errs []error
 	if *name == "" {
@@ -137,15 +181,9 @@ func tokenAdd(ctx context.Context, store *auth.Store, cfg *Config, args []string
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return nil, err
 	}
-	token, err := store.Add(ctx, *name, splitList(*products), ops, exp)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, token)
-	fmt.Fprintf(stderr, "added token %s (token_hash %s); store it now: it is never shown again\n", *name, policy.HashToken(token))
-	return nil
+	return &tokenRequest{name: *name, products: splitList(*products), operations: ops, expires: exp}, nil
 }
 
 func tokenList(ctx context.Context, store *auth.Store, stdout io.Writer) error {
