@@ -271,7 +271,8 @@ func TestCheckAgreesWithServe(t *testing.T) {
 }
 
 // TestServeWarnsUnknownVariables: serve names a misspelled variable, both
-// when the configuration is refused and when it starts.
+// when the configuration is refused and when it starts, and warns about
+// expired tokens as check does.
 func TestServeWarnsUnknownVariables(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
 		var out bytes.Buffer
@@ -289,14 +290,24 @@ func TestServeWarnsUnknownVariables(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer busy.Close()
+		tokens := filepath.Join(t.TempDir(), "tokens.yaml")
+		doc := "tokens:\n  - name: old\n    sha256: " + strings.Repeat("ab", 32) + "\n    products: [\"*\"]\n    expires: 2021-01-01T00:00:00Z\n"
+		if err := os.WriteFile(tokens, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		var out bytes.Buffer
-		env := append([]string{"KEYGATE_LISTEN_ADDR=" + busy.Addr().String(), "KEYGATE_ADMIN_ADDR=127.0.0.1:0", "KEYGATE_UPSTREM_TIMEOUT=1s",
-			"KEYGATE_TOKENS_STORE=false", "KEYGATE_REDIS_URL=", "KEYGATE_JWT_SECRET=" + strings.Repeat("s", 32), "KEYGATE_TOKEN_ISSUERS=i", "KEYGATE_TOKEN_AUDIENCES=a"}, "KEYGATE_UPSTREAM_URL=http://127.0.0.1:3000")
+		env := []string{"KEYGATE_LISTEN_ADDR=" + busy.Addr().String(), "KEYGATE_ADMIN_ADDR=127.0.0.1:0", "KEYGATE_UPSTREM_TIMEOUT=1s",
+			"KEYGATE_TOKENS_FILE=" + tokens, "KEYGATE_UPSTREAM_URL=http://127.0.0.1:3000"}
 		if err := run(context.Background(), []string{"serve"}, &out, &out, env); err == nil {
 			t.Fatal("serve on a busy address = nil error")
 		}
-		if want := `"msg":"KEYGATE_UPSTREM_TIMEOUT is not a keygate variable and is ignored (did you mean KEYGATE_UPSTREAM_TIMEOUT?)"`; !strings.Contains(out.String(), want) {
-			t.Errorf("serve log = %s, want %s", out.String(), want)
+		for _, want := range []string{
+			`"msg":"KEYGATE_UPSTREM_TIMEOUT is not a keygate variable and is ignored (did you mean KEYGATE_UPSTREAM_TIMEOUT?)"`,
+			`: token old expired on 2021-01-01T00:00:00Z"`,
+		} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("serve log = %s, want %s", out.String(), want)
+			}
 		}
 	})
 }

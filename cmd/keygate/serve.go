@@ -55,8 +55,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 		if tokenFile, err = policy.OpenTokenFile(cfg.TokensFile, pol); err != nil {
 			return fmt.Errorf("%sTOKENS_FILE: %w", envPrefix, err)
 		}
-		if tokenFile.Len() == 0 {
-			log.Warn("the tokens file holds no tokens: every token route answers 401 unless another token source accepts the token", "file", cfg.TokensFile)
+		if toks, err := policy.LoadTokens(cfg.TokensFile, pol); err == nil { // what check warns about
+			for _, w := range tokenWarnings(cfg.TokensFile, toks, time.Now()) {
+				log.Warn(w)
+			}
 		}
 	}
 	metrics := proxy.NewMetrics()
