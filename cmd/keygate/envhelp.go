@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -57,7 +58,7 @@ func unknownVars(environ []string) []string {
 	var warnings []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, envPrefix) || contains(known, name) {
+		if !strings.HasPrefix(name, envPrefix) || slices.Contains(known, name) {
 			continue
 		}
 		msg := fmt.Sprintf("%s is not a keygate variable and is ignored", name)
@@ -68,13 +69,4 @@ func unknownVars(environ []string) []string {
 	}
 	sort.Strings(warnings)
 	return warnings
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -56,7 +56,7 @@ func init() {
 				fmt.Fprintln(stdout, "keygate", versionString())
 				return nil
 			}},
-		{"help", "print help about keygate or one of its commands", "usage: keygate help [command]\n", nil},
+		{"help", "print help about keygate or one of its commands", "usage: keygate help [command]\n", nil}, // run handles it
 	}
 }
 
@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 func lookup(name string) (*command, error) {
 	var names []string
 	for _, c := range commands {
-		if c.name == name && c.run != nil || c.name == name && name == "help" {
+		if c.name == name {
 			return c, nil
 		}
 		names = append(names, c.name)
