@@ -3,15 +3,41 @@ GO       ?= go
 FUZZTIME ?= 1m
 PKGS     := ./...
 
-.PHONY: stress soak all build test vet fmt check fuzz fuzz-short demo bench bench-go clean image image-context image-check
+.PHONY: stress soak all build test test-deps vet fmt check fuzz fuzz-short demo bench bench-go clean image image-context image-check
 
 all: check
 
-build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/keygate ./cmd/keygate
+# VERSION is what keygate version prints beside the VCS revision Go records.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-test:
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/keygate ./cmd/keygate
+
+# test is the README's test command. The tests start real redis-server
+# processes; when it is missing, test-deps installs it with the system's
+# package manager if run as root, and otherwise says what to install.
+test: test-deps
 	$(GO) test -race $(PKGS)
+
+test-deps:
+	@command -v redis-server >/dev/null 2>&1 && exit 0; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "redis-server is missing: the tests start their own. Install it as root, e.g.:"; \
+	  echo "  sudo apt-get install -y redis-server   (Debian, Ubuntu)"; \
+	  echo "  sudo dnf install -y redis              (Fedora, RHEL)"; \
+	  echo "  sudo apk add redis                     (Alpine)"; \
+	  echo "  brew install redis                     (macOS)"; \
+	  echo "or run make test as root to have it installed."; exit 1; \
+	fi; \
+	echo "== installing redis-server (the tests start their own processes)"; \
+	if command -v apt-get >/dev/null 2>&1; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	elif command -v dnf >/dev/null 2>&1; then dnf install -y -q redis; \
+	elif command -v yum >/dev/null 2>&1; then yum install -y -q redis; \
+	elif command -v apk >/dev/null 2>&1; then apk add -q redis; \
+	else echo "no known package manager: install redis-server (Redis 6 or later) and run make test again"; exit 1; fi; \
+	if command -v systemctl >/dev/null 2>&1; then systemctl stop redis-server >/dev/null 2>&1 || true; fi; \
+	command -v redis-server >/dev/null 2>&1 || { echo "redis-server is still not on PATH"; exit 1; }
 
 vet:
 	$(GO) vet $(PKGS)
@@ -60,7 +86,6 @@ clean:
 # ARCHES="amd64 arm64" builds a podman manifest list; image-context only prepares bin/image for docker buildx.
 # image-check builds it and runs it as Kubernetes would (deploy/image/check.sh).
 IMAGE   ?= keygate:dev
-VERSION ?=
 ARCHES  ?=
 image:
 	IMAGE=$(IMAGE) VERSION=$(VERSION) ARCHES="$(ARCHES)" bash deploy/image/build.sh build

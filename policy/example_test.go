@@ -100,9 +100,9 @@ func ExampleParse() {
 	}
 	// Output:
 	// 3 problems:
-	// policy.yaml:2: route get: method "FETCH" must be one of GET, POST, PUT, PATCH, DELETE
-	// policy.yaml:6: unknown field "requried" in param
-	// policy.yaml:8: route get: limit guessing: rate must be > 0
+	// policy.yaml:3:13: route get: method "FETCH" must be one of GET, POST, PUT, PATCH, DELETE
+	// policy.yaml:6:54: unknown field "requried" in param (did you mean required?)
+	// policy.yaml:8:43: route get: limit guessing: rate must be > 0
 }
 
 func ExampleToken_Allows() {

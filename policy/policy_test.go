@@ -112,10 +112,10 @@ func TestBuiltinRoutes(t *testing.T) {
 	for _, r := range p.Routes {
 		got[r.Name] = shapeOf(r)
 	}
-	if diff := cmp.Diff(want, got, cmp.AllowUnexported(ErrorRule{})); diff != "" {
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(ErrorRule{}, located{})); diff != "" {
 		t.Errorf("built-in routes mismatch (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(p, Default(), cmp.AllowUnexported(Policy{}, Route{}, Param{}, Limit{}, ErrorRule{}, Response{}, Field{}),
+	if diff := cmp.Diff(p, Default(), cmp.AllowUnexported(Policy{}, Route{}, Param{}, Limit{}, ErrorRule{}, Response{}, Field{}, located{}, pos{}),
 		cmp.Comparer(func(a, b *regexp.Regexp) bool {
 			return (a == nil) == (b == nil) && (a == nil || a.String() == b.String())
 		})); diff != "" {

@@ -1,13 +1,12 @@
 package policy
 
 import (
-	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Response says what of a route's upstream answers may reach a client. A
@@ -25,7 +24,7 @@ type Response struct {
 	// keygate's own list; their values pass the leak detector too.
 	Headers []string `yaml:"headers"`
 
-	line    int
+	located
 	headers []string // canonical
 }
 
@@ -34,33 +33,29 @@ type Response struct {
 // route (messages: [*errors, "License valid"]).
 type MessageList []string
 
-// UnmarshalYAML flattens nested lists of strings.
-func (m *MessageList) UnmarshalYAML(n *yaml.Node) error {
-	*m = (*m)[:0]
-	return m.add(n, 0)
-}
-
-func (m *MessageList) add(n *yaml.Node, depth int) error {
-	if n.Kind == yaml.AliasNode {
+// flatten appends the strings of n, a list of strings or of lists of
+// strings, and reports whether n has that shape.
+func (m *MessageList) flatten(n *yaml.Node, depth int) bool {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
 	switch {
 	case n.Kind == yaml.SequenceNode && depth < 2:
 		for _, c := range n.Content {
-			if err := m.add(c, depth+1); err != nil {
-				return err
+			if !m.flatten(c, depth+1) {
+				return false
 			}
 		}
-		return nil
+		return true
 	case n.Kind == yaml.ScalarNode && depth > 0:
 		var s string
-		if err := n.Decode(&s); err != nil {
-			return err
+		if n.Decode(&s) != nil {
+			return false
 		}
 		*m = append(*m, s)
-		return nil
+		return true
 	}
-	return fmt.Errorf("line %d: messages must be a list of strings (or of lists of strings)", n.Line)
+	return false
 }
 
 // Field is the rule for one field of a success body.
@@ -73,21 +68,7 @@ type Field struct {
 	Type   string            `yaml:"type"`
 	Fields map[string]*Field `yaml:"fields" what:"response field"` // for object and list
 
-	line int
-}
-
-// UnmarshalYAML decodes a response section strictly and remembers its line.
-func (r *Response) UnmarshalYAML(n *yaml.Node) error {
-	type plain Response
-	r.line = n.Line
-	return n.Decode((*plain)(r))
-}
-
-// UnmarshalYAML decodes a field rule strictly and remembers its line.
-func (f *Field) UnmarshalYAML(n *yaml.Node) error {
-	type plain Field
-	f.line = n.Line
-	return n.Decode((*plain)(f))
+	located
 }
 
 var fieldTypes = map[string]bool{"text": true, "id": true, "email": true, "datetime": true, "number": true, "boolean": true, "object": true, "list": true}
@@ -108,9 +89,9 @@ func (r *Response) validate(ps *problems, route *Route) {
 	}
 	for _, m := range r.Messages {
 		if m == "" || len(m) > maxMessage || strings.ContainsAny(m, "\r\n") {
-			ps.add(r.line, "route %s: response message %q must be one line of 1 to %d bytes", route.Name, m, maxMessage)
+			ps.at(r.pos("messages"), "route %s: response message %q must be one line of 1 to %d bytes", route.Name, m, maxMessage)
 		} else if c := Leak(m); c != "" {
-			ps.add(r.line, "route %s: response message %q looks like internal detail (%s)", route.Name, m, c)
+			ps.at(r.pos("messages"), "route %s: response message %q looks like internal detail (%s)", route.Name, m, c)
 		}
 	}
 	r.headers = r.headers[:0]
@@ -118,9 +99,9 @@ func (r *Response) validate(ps *problems, route *Route) {
 		c := http.CanonicalHeaderKey(h)
 		switch {
 		case !headerRE.MatchString(h):
-			ps.add(r.line, "route %s: response header %q must be a header name", route.Name, h)
+			ps.at(r.pos("headers"), "route %s: response header %q must be a header name", route.Name, h)
 		case slices.Contains(refusedHeaders, c):
-			ps.add(r.line, "route %s: response header %s may not be passed to clients", route.Name, c)
+			ps.at(r.pos("headers"), "route %s: response header %s may not be passed to clients", route.Name, c)
 		default:
 			r.headers = append(r.headers, c)
 		}
@@ -131,7 +112,7 @@ func (r *Response) validate(ps *problems, route *Route) {
 func validateFields(ps *problems, route string, fields map[string]*Field, line, depth int) {
 	for name, f := range fields {
 		if f == nil {
-			f = &Field{line: line}
+			f = &Field{located: located{line: line}}
 			fields[name] = f
 		}
 		if f.Type == "" {
@@ -139,21 +120,21 @@ func validateFields(ps *problems, route string, fields map[string]*Field, line, 
 		}
 		switch {
 		case depth == 0 && (name == "message" || name == "code"):
-			ps.add(f.line, "route %s: response field %s is the contract's own; leave it out", route, name)
+			ps.at(f.pos(""), "route %s: response field %s is the contract's own; leave it out", route, name)
 		case !paramRE.MatchString(name):
-			ps.add(f.line, "route %s: response field name %q must be letters, digits or _", route, name)
+			ps.at(f.pos(""), "route %s: response field name %q must be letters, digits or _", route, name)
 		}
 		if !fieldTypes[f.Type] {
-			ps.add(f.line, "route %s: response field %s: type %q must be one of text, id, email, datetime, number, boolean, object, list", route, name, f.Type)
+			ps.at(f.pos("type"), "route %s: response field %s: type %q must be one of text, id, email, datetime, number, boolean, object, list", route, name, f.Type)
 		}
 		nested := f.Type == "object" || f.Type == "list"
 		switch {
 		case nested && len(f.Fields) == 0:
-			ps.add(f.line, "route %s: response field %s: %s needs fields", route, name, f.Type)
+			ps.at(f.pos("type"), "route %s: response field %s: %s needs fields", route, name, f.Type)
 		case !nested && len(f.Fields) > 0:
-			ps.add(f.line, "route %s: response field %s: fields apply to object and list only", route, name)
+			ps.at(f.pos("fields"), "route %s: response field %s: fields apply to object and list only", route, name)
 		case nested && depth+1 >= maxFieldDepth:
-			ps.add(f.line, "route %s: response field %s nests deeper than %d levels", route, name, maxFieldDepth)
+			ps.at(f.pos(""), "route %s: response field %s nests deeper than %d levels", route, name, maxFieldDepth)
 		case nested:
 			validateFields(ps, route, f.Fields, f.line, depth+1)
 		}
@@ -207,11 +188,11 @@ func (e *ErrorRule) validatePattern(ps *problems, route string) {
 		return
 	}
 	if e.Match != "" {
-		ps.add(e.line, "route %s: error rule: give match or pattern, not both", route)
+		ps.at(e.pos("pattern"), "route %s: error rule: give match or pattern, not both", route)
 	}
 	re, err := regexp.Compile("(?i)" + e.Pattern)
 	if err != nil {
-		ps.add(e.line, "route %s: error rule pattern: %v", route, err)
+		ps.at(e.pos("pattern"), "route %s: error rule pattern: %v", route, err)
 		return
 	}
 	e.re = re

@@ -10,8 +10,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"gopkg.in/yaml.v3"
 )
 
 // Tokens is a validated set of access tokens, looked up by the SHA-256 of the
@@ -31,19 +29,12 @@ type Token struct {
 	Operations []string `yaml:"operations"` // route names it may call; empty: all
 	Expires    string   `yaml:"expires"`    // RFC 3339 time from which it is refused; empty: never
 
-	line     int
+	located
 	identity string
 	expires  time.Time
 	global   bool
 	products map[string]struct{}
 	ops      map[string]struct{}
-}
-
-// UnmarshalYAML decodes a token strictly and remembers its line.
-func (t *Token) UnmarshalYAML(n *yaml.Node) error {
-	type plain Token
-	t.line = n.Line
-	return n.Decode((*plain)(t))
 }
 
 // Rejection reasons, for logs and metrics.
@@ -88,49 +79,49 @@ func (t *Tokens) validate(ps *problems, p *Policy) {
 			continue
 		}
 		if !nameRE.MatchString(tok.Name) {
-			ps.add(tok.line, "token name %q must be lower case letters, digits, - or _ (1-64, starting with a letter)", tok.Name)
+			ps.at(tok.pos("name"), "token name %q must be lower case letters, digits, - or _ (1-64, starting with a letter)", tok.Name)
 		} else if l, dup := names[tok.Name]; dup {
-			ps.add(tok.line, "token name %q is already used at line %d", tok.Name, l)
+			ps.at(tok.pos("name"), "token name %q is already used at line %d", tok.Name, l)
 		}
 		names[tok.Name] = tok.line
 		var sum [sha256.Size]byte
 		if b, err := hex.DecodeString(tok.SHA256); err != nil || len(b) != sha256.Size {
-			ps.add(tok.line, "token %s: sha256 must be 64 hex digits (echo -n TOKEN | sha256sum)", tok.Name)
+			ps.at(tok.pos("sha256"), "token %s: sha256 must be 64 hex digits (echo -n TOKEN | sha256sum)", tok.Name)
 		} else {
 			copy(sum[:], b)
 			if other, dup := t.byHash[sum]; dup {
-				ps.add(tok.line, "token %s: same sha256 as token %s", tok.Name, other.Name)
+				ps.at(tok.pos("sha256"), "token %s: same sha256 as token %s", tok.Name, other.Name)
 			}
 			t.byHash[sum] = tok
 		}
 		if len(tok.Products) == 0 {
-			ps.add(tok.line, "token %s: products must list product ids, or \"*\" for all", tok.Name)
+			ps.at(tok.pos("products"), "token %s: products must list product ids, or \"*\" for all", tok.Name)
 		}
 		tok.products = make(map[string]struct{}, len(tok.Products))
 		for _, pr := range tok.Products {
 			if pr == "*" {
 				tok.global = true
 			} else if pr == "" || strings.ContainsAny(pr, " \t\r\n") {
-				ps.add(tok.line, "token %s: product %q is not a product id", tok.Name, pr)
+				ps.at(tok.pos("products"), "token %s: product %q is not a product id", tok.Name, pr)
 			}
 			tok.products[pr] = struct{}{}
 		}
 		if tok.global && len(tok.Products) > 1 {
-			ps.add(tok.line, "token %s: \"*\" must stand alone in products", tok.Name)
+			ps.at(tok.pos("products"), "token %s: \"*\" must stand alone in products", tok.Name)
 		}
 		if len(tok.Operations) > 0 {
 			tok.ops = make(map[string]struct{}, len(tok.Operations))
 		}
 		for _, op := range tok.Operations {
 			if p != nil && !p.hasRoute(op) {
-				ps.add(tok.line, "token %s: operation %q is not a route of the policy", tok.Name, op)
+				ps.at(tok.pos("operations"), "token %s: operation %q is not a route of the policy", tok.Name, op)
 			}
 			tok.ops[op] = struct{}{}
 		}
 		if tok.Expires != "" {
 			exp, err := time.Parse(time.RFC3339, tok.Expires)
 			if err != nil {
-				ps.add(tok.line, "token %s: expires %q must be an RFC 3339 time such as 2027-01-01T00:00:00Z", tok.Name, tok.Expires)
+				ps.at(tok.pos("expires"), "token %s: expires %q must be an RFC 3339 time such as 2027-01-01T00:00:00Z", tok.Name, tok.Expires)
 			}
 			tok.expires = exp
 		}

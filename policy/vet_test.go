@@ -149,7 +149,7 @@ func TestResponseValidation(t *testing.T) {
 		{"refused header", base + "    response:\n      headers: [set-cookie]\n", "Set-Cookie may not be passed"},
 		{"bad header", base + "    response:\n      headers: [\"a b\"]\n", "must be a header name"},
 		{"leaky message", base + "    response:\n      messages: [\"db.internal down\"]\n", "looks like internal detail"},
-		{"bad messages shape", base + "    response:\n      messages: {a: b}\n", "messages must be a list"},
+		{"bad messages shape", base + "    response:\n      messages: {a: b}\n", "messages in response must be a list"},
 		{"match and pattern", base + "    errors:\n      - {status: 404, code: 1, match: a, pattern: b}\n", "not both"},
 		{"bad pattern", base + "    errors:\n      - {status: 404, code: 1, pattern: \"(\"}\n", "error rule pattern"},
 		{"unknown response key", base + "    response:\n      field: {}\n", `unknown field "field"`},

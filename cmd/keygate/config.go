@@ -99,21 +99,36 @@ type Config struct {
 func loadConfig(environ []string, needUpstream bool) (*Config, error) {
 	m := env.ToMap(environ)
 	var c Config
-	if err := env.ParseWithOptions(&c, env.Options{Environment: m, Prefix: envPrefix}); err != nil {
-		return nil, envErrors(err, m)
+	err := env.ParseWithOptions(&c, env.Options{Environment: m, Prefix: envPrefix})
+	if err == nil {
+		if err := c.validate(needUpstream); err != nil {
+			return nil, err
+		}
+		return &c, nil
 	}
-	if err := c.validate(needUpstream); err != nil {
-		return nil, err
+	// Report the rest too: validate again with the unreadable variables at
+	// their defaults, so that their own rules do not repeat the problem.
+	parseErr, bad := envErrors(err, m)
+	rest := map[string]string{}
+	for k, v := range m {
+		if !bad[k] {
+			rest[k] = v
+		}
 	}
-	return &c, nil
+	c = Config{}
+	if env.ParseWithOptions(&c, env.Options{Environment: rest, Prefix: envPrefix}) != nil {
+		return nil, parseErr
+	}
+	return nil, errors.Join(parseErr, c.validate(needUpstream))
 }
 
 // envErrors turns caarlos0/env's errors, which name Go fields, into lines
-// that name the variable and its value.
-func envErrors(err error, m map[string]string) error {
+// that name the variable and its value; bad holds the variables named.
+func envErrors(err error, m map[string]string) (_ error, bad map[string]bool) {
+	bad = map[string]bool{}
 	var agg env.AggregateError
 	if !errors.As(err, &agg) {
-		return err
+		return err, bad
 	}
 	keys := map[string]string{}
 	t := reflect.TypeOf(Config{})
@@ -125,12 +140,13 @@ func envErrors(err error, m map[string]string) error {
 		var pe env.ParseError
 		if errors.As(e, &pe) {
 			key := keys[pe.Name]
+			bad[key] = true
 			errs = append(errs, fmt.Errorf("%s: %q is not a valid %s", key, m[key], kindOf(pe.Type)))
 			continue
 		}
 		errs = append(errs, e)
 	}
-	return errors.Join(errs...)
+	return errors.Join(errs...), bad
 }
 
 func kindOf(t reflect.Type) string {
@@ -208,7 +224,9 @@ func (c *Config) validate(needUpstream bool) error {
 	if c.MaxConns < 1 || c.MaxConns > 1<<20 {
 		bad("MAX_CONNS", "%d must be between 1 and 1048576", c.MaxConns)
 	}
-	if c.redisConfigured() {
+	if msg := redisURLShape(c.RedisURL); msg != "" {
+		bad("REDIS_URL", "%s", msg)
+	} else if c.redisConfigured() {
 		if err := c.redisConfig().Validate(); err != nil {
 			errs = append(errs, redisErrors(err)...)
 		}

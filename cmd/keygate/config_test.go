@@ -31,13 +31,18 @@ func TestConfigDefaults(t *testing.T) {
 	}
 }
 
-func TestConfigErrorsNameTheVariable(t *testing.T) {
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	os.WriteFile(ca, []byte("not a cert"), 0o600)
-	tests := []struct {
-		env  string
-		want string
-	}{
+// configErrorCase is an environment with one mistake and the start of the
+// one line that reports it.
+type configErrorCase struct {
+	env  string
+	want string
+}
+
+// configErrorCases are the misconfigurations loadConfig reports; serve and
+// check must agree on every one (TestCheckAgreesWithServe). ca is a file that
+// holds no certificate.
+func configErrorCases(ca string) []configErrorCase {
+	return []configErrorCase{
 		{"", "KEYGATE_UPSTREAM_URL: is required"},
 		{"KEYGATE_UPSTREAM_URL=ftp://x", `KEYGATE_UPSTREAM_URL: "ftp://x" must be an http:// or https:// URL with a host`},
 		{"KEYGATE_UPSTREAM_URL=http://", `KEYGATE_UPSTREAM_URL: "http://" must be an http:// or https:// URL with a host`},
@@ -61,11 +66,18 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"KEYGATE_REDIS_TIMEOUT=0s", "KEYGATE_REDIS_TIMEOUT: must be > 0"},
 		{"KEYGATE_REDIS_PREFIX={kg}", `KEYGATE_REDIS_PREFIX: "{kg}" must be non-empty, without braces or spaces`},
 		{"KEYGATE_REDIS_URL=mysql://db", "KEYGATE_REDIS_URL: "},
+		{"KEYGATE_REDIS_URL=127.0.0.1:6379", `KEYGATE_REDIS_URL: "127.0.0.1:6379" is not a URL: write it as redis://127.0.0.1:6379 (rediss:// for TLS)`},
 		{"KEYGATE_REDIS_SENTINEL_MASTER=m", "KEYGATE_REDIS_SENTINEL_ADDRS: required with KEYGATE_REDIS_SENTINEL_MASTER"},
 		{"KEYGATE_REDIS_TLS=perhaps", `KEYGATE_REDIS_TLS: "perhaps" is not a valid boolean`},
 		{"KEYGATE_IDEMPOTENCY_FAILURE_MODE=ignore", `KEYGATE_IDEMPOTENCY_FAILURE_MODE: "ignore" must be forward or refuse`},
 		{"KEYGATE_RATELIMIT_HEADERS=all", `KEYGATE_RATELIMIT_HEADERS: "all" must be draft, legacy, both or none`},
 	}
+}
+
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, []byte("not a cert"), 0o600)
+	tests := configErrorCases(ca)
 	for _, tc := range tests {
 		t.Run(tc.env, func(t *testing.T) {
 			env := []string{tc.env}

@@ -25,15 +25,26 @@ import (
 	"github.com/keygate/keygate/ratelimit"
 )
 
+const demoUsage = `usage: keygate demo [-selftest]
+
+Runs keygate with the built-in policy in front of an embedded demo backend,
+with limits kept in memory: no Redis, no network. It prints a token and curl
+commands to try. It binds 127.0.0.1:8080 (API) and 127.0.0.1:9090 (admin)
+unless KEYGATE_LISTEN_ADDR or KEYGATE_ADMIN_ADDR say otherwise. Logs go to
+stderr; only warnings unless KEYGATE_LOG_LEVEL says otherwise.
+
+  -selftest   send the demo requests on free ports, report what came back, exit
+              (status 1 when an answer is not the expected one)
+`
+
 // demo runs keygate with the built-in policy in front of an embedded,
 // in-memory Keymint-like backend that also misbehaves like a legacy server.
 // It needs no Redis and no network. With -selftest it sends the printed
 // requests itself, reports what came back and exits.
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	selftest := fs.Bool("selftest", false, "send the demo requests, check the answers and exit")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	env := slices.Clone(environ)
@@ -42,6 +53,9 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer, environ 
 	}
 	if !hasVar(environ, "ADMIN_ADDR") {
 		env = append(env, envPrefix+"ADMIN_ADDR=127.0.0.1:9090")
+	}
+	if !hasVar(environ, "LOG_LEVEL") { // the banner or the report is the output; logs only when something is wrong
+		env = append(env, envPrefix+"LOG_LEVEL=warn")
 	}
 	if *selftest { // free ports, so a running demo does not get in the way
 		env = append(env, envPrefix+"LISTEN_ADDR=127.0.0.1:0", envPrefix+"ADMIN_ADDR=127.0.0.1:0")

@@ -81,6 +81,10 @@ func TestServeWithTokenSources(t *testing.T) {
 	if err := run(context.Background(), []string{"token", "revoke", "shop"}, &out, &errOut, env); err != nil {
 		t.Fatalf("token revoke: %v", err)
 	}
+	out.Reset()
+	if err := run(context.Background(), []string{"token", "revoke", "shop"}, &out, &errOut, env); err != nil || !strings.Contains(out.String(), "shop (sha256 ") || !strings.Contains(out.String(), "was already revoked on ") {
+		t.Errorf("token revoke of a revoked token = %v, %q; want no error and \"was already revoked on\"", err, out.String())
+	}
 	revoked := time.Now()
 	for post(t, kg.api, "/activate-key", token, body).status != 401 {
 		if time.Since(revoked) > 2*time.Second {

@@ -6,16 +6,20 @@
 //
 //	keygate serve     run the proxy (configured by KEYGATE_* variables)
 //	keygate demo      run keygate in front of an embedded demo backend
-//	keygate check     validate the policy and tokens files
+//	keygate check     validate the configuration as serve would, without starting
+//	keygate token     manage the tokens of the Redis token store
 //	keygate policy    print the built-in policy
 //	keygate version   print the version
+//	keygate help      print help (keygate serve -h lists every variable)
 package main
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -23,8 +27,15 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Environ()); err != nil {
-		fmt.Fprintln(os.Stderr, "keygate:", err)
+		printError(os.Stderr, err)
 		stop()
-		os.Exit(1)
+		os.Exit(exitCode(err))
+	}
+}
+
+// printError writes err on w, each of its lines prefixed with "keygate: ".
+func printError(w io.Writer, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(w, "keygate:", line)
 	}
 }

@@ -41,6 +41,20 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 	if diff := cmp.Diff(want, documented); diff != "" {
 		t.Errorf("README variable table differs from Config (-code +README):\n%s", diff)
 	}
+	// The meanings: serve -h prints varMeanings, so the README must say the same.
+	meaning := regexp.MustCompile("(?m)^\\| `KEYGATE_([A-Z0-9_]+)` \\| [^|]* \\| (.*) \\|$")
+	readmeMeanings := map[string]string{}
+	for _, m := range meaning.FindAllStringSubmatch(string(readme), -1) {
+		readmeMeanings[m[1]] = m[2]
+	}
+	codeMeanings := map[string]string{}
+	for key := range want {
+		key = strings.TrimPrefix(key, envPrefix)
+		codeMeanings[key] = varMeanings[key]
+	}
+	if diff := cmp.Diff(codeMeanings, readmeMeanings); diff != "" {
+		t.Errorf("README variable meanings differ from varMeanings in vars.go, which serve -h prints (-code +README):\n%s", diff)
+	}
 }
 
 // TestREADMEDocumentsEveryPolicyField checks that every field of the policy

@@ -18,28 +18,48 @@ import (
 	"github.com/keygate/keygate/proxy"
 )
 
+const serveUsage = `usage: keygate serve
+
+Runs the proxy until SIGTERM or SIGINT, then drains. It takes no arguments:
+every setting is one of the environment variables below (an empty value counts
+as unset). keygate check validates them, and the files they name, without
+starting; serve warns about KEYGATE_* variables it does not know.
+
+`
+
 // serve runs the proxy until ctx ends (SIGTERM), then drains.
 func serve(ctx context.Context, args []string, stderr io.Writer, environ []string) error {
 	if len(args) > 0 {
-		return fmt.Errorf("serve takes no arguments; configure it with KEYGATE_* variables (got %q)", args[0])
+		return usagef("serve takes no arguments; configure it with KEYGATE_* variables (got %q; see keygate serve -h)", args[0])
 	}
 	cfg, err := loadConfig(environ, true)
 	if err != nil {
+		for _, w := range unknownVars(environ) { // perhaps the reason a variable seems missing
+			fmt.Fprintln(stderr, "keygate: warning:", w)
+		}
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	for _, w := range unknownVars(environ) {
+		log.Warn(w)
+	}
 	pol, err := loadPolicy(cfg.PolicyFile)
 	if err != nil {
 		return err
 	}
+	if err := requireTokenSource(cfg, pol); err != nil {
+		return err
+	}
 	var tokenFile *policy.TokenFile
-	switch {
-	case cfg.TokensFile != "":
+	if cfg.TokensFile != "" {
 		if tokenFile, err = policy.OpenTokenFile(cfg.TokensFile, pol); err != nil {
 			return fmt.Errorf("%sTOKENS_FILE: %w", envPrefix, err)
 		}
-	case needsTokens(pol) && !cfg.tokenSourceConfigured():
-		return fmt.Errorf("%sTOKENS_FILE is required (or KEYGATE_TOKENS_STORE, a JWT key, KEYGATE_INTROSPECT_URL): the policy has routes with auth: token", envPrefix)
+		if toks, err := policy.LoadTokens(cfg.TokensFile, pol); err == nil { // what check warns about
+			for _, w := range tokenWarnings(cfg.TokensFile, toks, time.Now()) {
+				log.Warn(w)
+			}
+		}
 	}
 	metrics := proxy.NewMetrics()
 	shared, err := newSharedState(ctx, cfg, log, metrics)

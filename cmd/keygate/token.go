@@ -11,12 +11,15 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/keygate/keygate/internal/suggest"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/policy/auth"
 	"github.com/keygate/keygate/ratelimit"
 )
 
-const tokenUsage = `Usage:
+const tokenUsage = `usage:
   keygate token add -name NAME -products ID,ID|* [-operations ROUTE,ROUTE] [-expires RFC3339 | -ttl DURATION]
   keygate token list
   keygate token revoke NAME|HASH-PREFIX
@@ -29,16 +32,37 @@ only its SHA-256 is stored.
 // tokenCmd runs "keygate token add|list|revoke".
 func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, tokenUsage)
-		return errUsage
+		return usagef("token needs a subcommand: add, list or revoke (see keygate help token)")
+	}
+	switch args[0] {
+	case "add", "list", "revoke":
+	default:
+		msg := fmt.Sprintf("token: unknown subcommand %q", args[0])
+		if s := suggest.Closest(args[0], []string{"add", "list", "revoke"}); s != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", s)
+		}
+		return usagef("%s; subcommands: add, list, revoke", msg)
+	}
+	if args[0] == "list" && len(args) > 1 {
+		return usagef("token list takes no arguments (got %q)", args[1])
+	}
+	if args[0] == "revoke" && len(args) != 2 {
+		return usagef("token revoke takes one argument: the token's name or at least 8 hex digits of its SHA-256")
 	}
 	cfg, err := loadConfig(environ, false)
 	if err != nil {
 		return err
 	}
+	var add *tokenRequest
+	if args[0] == "add" { // the flags are checked before Redis is reached
+		if add, err = parseTokenAdd(args[1:], cfg); err != nil {
+			return err
+		}
+	}
 	if !cfg.redisConfigured() {
 		return fmt.Errorf("%sREDIS_URL (or the Sentinel or Cluster addresses) is required: the token store lives in Redis", envPrefix)
 	}
+	redis.SetLogger(redisLogger{newLogger(cfg, stderr)}) // go-redis's own lines only at KEYGATE_LOG_LEVEL=debug
 	rc := cfg.redisConfig()
 	rc.DialTimeout, rc.ReadTimeout, rc.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second // a CLI may wait
 	client, err := ratelimit.NewRedisClient(rc)
@@ -54,15 +78,19 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, envi
 	defer cancel()
 	switch args[0] {
 	case "add":
-		return tokenAdd(ctx, store, cfg, args[1:], stdout, stderr)
-	case "list":
-		if len(args) > 1 {
-			return errors.New("token list takes no arguments")
+		token, err := store.Add(ctx, add.name, add.products, add.operations, add.expires)
+		if err != nil {
+			return err
 		}
+		fmt.Fprintln(stdout, token)
+		fmt.Fprintf(stderr, "added token %s (token_hash %s); store it now: it is never shown again\n", add.name, policy.HashToken(token))
+		return nil
+	case "list":
 		return tokenList(ctx, store, stdout)
-	case "revoke":
-		if len(args) != 2 {
-			return errors.New("token revoke takes one argument: the token's name or at least 8 hex digits of its SHA-256")
+	default: // revoke
+		if rec, ok := findRevoked(ctx, store, args[1]); ok {
+			fmt.Fprintf(stdout, "%s (sha256 %s) was already revoked on %s\n", rec.Name, rec.Hash[:12], rec.Revoked.UTC().Format(time.RFC3339))
+			return nil
 		}
 		rec, err := store.Revoke(ctx, args[1])
 		if err != nil {
@@ -72,25 +100,61 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, envi
 			rec.Name, rec.Hash[:12], cfg.TokensCacheTTL)
 		return nil
 	}
-	fmt.Fprint(stderr, tokenUsage)
-	return errUsage
 }
 
-func tokenAdd(ctx context.Context, store *auth.Store, cfg *Config, args []string, stdout, stderr io.Writer) error {
+// findRevoked finds a revoked token by name or hash prefix: a revoked
+// token keeps its record, not its name, so Revoke calls it unknown.
+func findRevoked(ctx context.Context, store *auth.Store, ref string) (auth.Record, bool) {
+	recs, err := store.List(ctx)
+	if err != nil {
+		return auth.Record{}, false // Revoke reports the store's trouble
+	}
+	var found auth.Record
+	for _, r := range recs {
+		if r.Name != ref && (len(ref) < 8 || !strings.HasPrefix(r.Hash, strings.ToLower(ref))) {
+			continue
+		}
+		if r.Revoked.IsZero() {
+			return auth.Record{}, false // a live token answers to it: revoke that one
+		}
+		found = r
+	}
+	return found, !found.Revoked.IsZero()
+}
+
+// tokenRequest is a checked "token add" command line.
+type tokenRequest struct {
+	name                 string
+	products, operations []string
+	expires              time.Time
+}
+
+// parseTokenAdd checks the flags of "token add", reporting every problem.
+func parseTokenAdd(args []string, cfg *Config) (*tokenRequest, error) {
 	fs := flag.NewFlagSet("token add", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	name := fs.String("name", "", "token name: lower case letters, digits, - or _ (required)")
+	name := fs.String("name", "", "token name, for logs and token list (required)")
 	products := fs.String("products", "", `comma-separated product ids, or "*" for all (required)`)
 	operations := fs.String("operations", "", "comma-separated route names it may call (default: all)")
 	expires := fs.String("expires", "", "RFC 3339 time from which it is refused, e.g. 2027-01-01T00:00:00Z")
-	ttl := fs.Duration("ttl", 0, "lifetime from now, e.g. 720h (instead of -expires)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("token add: unexpected argument %q", fs.Arg(0))
+	ttlFlag := fs.String("ttl", "", "lifetime from now, e.g. 720h (instead of -expires)")
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
 	var errs []error
+	if *name == "" {
+		errs = append(errs, errors.New("-name is required"))
+	}
+	if *products == "" {
+		errs = append(errs, errors.New(`-products is required: product ids, or "*" for all`))
+	}
+	ttl := new(time.Duration)
+	if *ttlFlag != "" {
+		d, err := time.ParseDuration(*ttlFlag)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-ttl %q must be a duration such as 720h (hours; there is no day unit)", *ttlFlag))
+		}
+		*ttl = d
+	}
 	var exp time.Time
 	switch {
 	case *expires != "" && *ttl != 0:
@@ -117,15 +181,9 @@ func tokenAdd(ctx context.Context, store *auth.Store, cfg *Config, args []string
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return nil, err
 	}
-	token, err := store.Add(ctx, *name, splitList(*products), ops, exp)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, token)
-	fmt.Fprintf(stderr, "added token %s (token_hash %s); store it now: it is never shown again\n", *name, policy.HashToken(token))
-	return nil
+	return &tokenRequest{name: *name, products: splitList(*products), operations: ops, expires: exp}, nil
 }
 
 func tokenList(ctx context.Context, store *auth.Store, stdout io.Writer) error {
