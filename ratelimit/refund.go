@@ -120,20 +120,38 @@ const (
 
 // refundQueue holds refunds until a call to Redis takes them.
 type refundQueue struct {
-	delay time.Duration
-	mu    sync.Mutex
-	reqs  []Request
-	armed bool // a flush is scheduled
+	delay    time.Duration
+	mu       sync.Mutex
+	reqs     []Request
+	armed    bool       // a flush is scheduled
+	inflight int        // refund calls of their own under way
+	landed   *sync.Cond // on mu: signalled when inflight drops to 0
 }
 
-// takeRefunds empties the queue and returns what it held.
+// takeRefunds empties the queue and returns what it held, for an Allow to
+// apply first. It waits for refunds already on their way in a call of their
+// own: an Allow sent meanwhile could reach Redis before them, and this
+// replica would decide a request after a refund as if the refund had not
+// happened. That wait is rare (a flush runs only after RefundDelay without
+// traffic) and bounded by the refund call's timeout.
 func (r *Redis) takeRefunds() []Request {
 	q := &r.refunds
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	for q.inflight > 0 {
+		q.cond().Wait()
+	}
 	reqs := q.reqs
 	q.reqs = nil
 	return reqs
+}
+
+// cond returns landed, made on first use; q.mu is held.
+func (q *refundQueue) cond() *sync.Cond {
+	if q.landed == nil {
+		q.landed = sync.NewCond(&q.mu)
+	}
+	return q.landed
 }
 
 // flushRefunds sends the refunds no Allow took within the delay.
@@ -144,12 +162,27 @@ func (r *Redis) flushRefunds() {
 	_ = r.sendRefunds(context.Background())
 }
 
-// sendRefunds sends the queued refunds in a call of their own.
+// sendRefunds sends the queued refunds in a call of their own. Until the
+// call returns, Allows wait in takeRefunds, so that none overtakes it.
 func (r *Redis) sendRefunds(ctx context.Context) error {
-	refunds := r.takeRefunds()
+	q := &r.refunds
+	q.mu.Lock()
+	refunds := q.reqs
+	q.reqs = nil
+	if len(refunds) > 0 {
+		q.inflight++
+	}
+	q.mu.Unlock()
 	if len(refunds) == 0 {
 		return nil
 	}
+	defer func() {
+		q.mu.Lock()
+		if q.inflight--; q.inflight == 0 {
+			q.cond().Broadcast()
+		}
+		q.mu.Unlock()
+	}()
 	keys, args := appendRefunds(nil, []any{0}, r.prefix, refunds)
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
