@@ -61,12 +61,17 @@ func (g *Gateway) answerHeaders(route *policy.Route, secrets []string, up http.H
 
 // forward sends the checked request upstream through the route's proxy,
 // with the answer vetted against this request's secrets. The proxy is a copy
-// of the route's with its own ModifyResponse: the hook sees the request's
-// values without a context value.
+// of the route's with its own ModifyResponse and ErrorHandler: the hooks see
+// the request's values and its writer without a context value, and hand the
+// contract code of the answer they decided to the writer as a value.
 func (g *Gateway) forward(w *statusWriter, r *http.Request, a *attempt) {
 	w.keep(a.route)
 	rp := *g.proxies[a.route]
 	route, secrets := a.route, a.route.Secrets(a.values, a.token)
-	rp.ModifyResponse = func(resp *http.Response) error { g.normalize(route, secrets, resp); return nil }
+	rp.ModifyResponse = func(resp *http.Response) error {
+		w.setCode(g.normalize(route, secrets, resp))
+		return nil
+	}
+	rp.ErrorHandler = func(_ http.ResponseWriter, r *http.Request, err error) { g.upstreamFailed(w, r, route, err) }
 	rp.ServeHTTP(w, r)
 }

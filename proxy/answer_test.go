@@ -426,7 +426,7 @@ func TestStatusWriterSendsListedHeadersOnly(t *testing.T) {
 	}
 	w.Header().Del("Ratelimit")
 	w.Header().Set("X-Listed", "1")
-	w.Header().Set(codeHeader, "0")
+	w.setCode(0)
 	w.WriteHeader(200)
 	got := rec.Result().Header
 	for name := range got {
@@ -437,8 +437,8 @@ func TestStatusWriterSendsListedHeadersOnly(t *testing.T) {
 	if got.Get("Ratelimit") != `"l";r=1;t=1` || got.Get("X-Listed") != "1" || got.Get("X-Request-Id") != "rid" {
 		t.Errorf("headers = %v, want keygate's RateLimit, X-Listed and X-Request-Id rid", got)
 	}
-	if w.code != "0" {
-		t.Errorf("code = %q, want 0", w.code)
+	if got := w.codeLabel(); got != "0" {
+		t.Errorf("codeLabel() = %q, want 0", got)
 	}
 }
 

@@ -286,7 +286,7 @@ func (g *Gateway) finish(w *statusWriter, r *http.Request, a *attempt, start tim
 	}
 	status := w.status
 	if g.metrics != nil && status != 0 {
-		g.metrics.requests.WithLabelValues(route, strconv.Itoa(status), w.code).Inc()
+		g.metrics.requests.WithLabelValues(route, strconv.Itoa(status), w.codeLabel()).Inc()
 	}
 	if !g.log.Enabled(r.Context(), slog.LevelInfo) {
 		return
@@ -294,7 +294,7 @@ func (g *Gateway) finish(w *statusWriter, r *http.Request, a *attempt, start tim
 	attrs := make([]slog.Attr, 0, 8) // room for the hashes: no growth
 	attrs = append(attrs,
 		slog.String("request_id", w.requestID), slog.String("route", route), slog.Int("status", status),
-		slog.String("code", w.code), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+		slog.String("code", w.codeLabel()), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 		slog.String("ip", a.ip),
 	)
 	for _, p := range a.route.SecretParams() { // the policy says which values are secret: log their hashes only

@@ -157,14 +157,30 @@ type answer struct {
 	code   int
 }
 
+// do sends c and checks that the answer is within the contract. It stops the
+// test on a transport error, so call it from the test's goroutine only;
+// goroutines call send and report what it returns.
 func (g *gateway) do(t *testing.T, c call) answer {
 	t.Helper()
+	a, err := g.send(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range contractProblems(a) {
+		t.Error(p)
+	}
+	return a
+}
+
+// send sends c and returns the answer, or why there is none. It neither
+// stops nor fails the test, so goroutines may call it.
+func (g *gateway) send(c call) (answer, error) {
 	if c.method == "" {
 		c.method = http.MethodPost
 	}
 	req, err := http.NewRequest(c.method, g.srv.URL+c.path, strings.NewReader(c.body))
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, err
 	}
 	if c.body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -177,59 +193,74 @@ func (g *gateway) do(t *testing.T, c call) answer {
 	}
 	resp, err := g.srv.Client().Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", c.method, c.path, err)
+		return answer{}, fmt.Errorf("%s %s: %w", c.method, c.path, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", c.method, c.path, err)
+		return answer{}, fmt.Errorf("%s %s: reading body: %w", c.method, c.path, err)
 	}
 	a := answer{status: resp.StatusCode, header: resp.Header, raw: raw}
-	assertContract(t, a)
 	var b struct {
 		Message string `json:"message"`
 		Code    int    `json:"code"`
 	}
 	_ = json.Unmarshal(raw, &b)
 	a.msg, a.code = b.Message, b.Code
-	return a
+	return a, nil
 }
 
 var contractCodes = map[int][]int{200: {0}, 400: {1}, 401: {1}, 403: {2}, 404: {1, 2}, 409: {2}, 429: {3}, 500: {1}}
 
-// assertContract fails unless the answer is within the contract: a contract
-// status, JSON, and for errors exactly {"message": non-empty string, "code": N}
-// with N right for the status.
+// assertContract fails the test unless the answer is within the contract
+// (see contractProblems). It does not stop the test.
 func assertContract(t *testing.T, a answer) {
 	t.Helper()
+	for _, p := range contractProblems(a) {
+		t.Error(p)
+	}
+}
+
+// contractProblems lists how an answer breaks the contract: a status outside
+// it, a body that is not JSON, a missing or wrong code, an error body other
+// than exactly {"message": non-empty string, "code": N}, a header outside
+// the answer allowlist's name space. None means the answer is within it.
+func contractProblems(a answer) []string {
+	var out []string
+	bad := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	codes, ok := contractCodes[a.status]
 	if !ok {
-		t.Fatalf("status %d is outside the contract (body %q)", a.status, a.raw)
+		bad("status %d is outside the contract (body %q)", a.status, a.raw)
 	}
 	if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		t.Errorf("Content-Type = %q, want application/json (body %q)", ct, a.raw)
+		bad("Content-Type = %q, want application/json (body %q)", ct, a.raw)
 	}
-	if a.header.Get(codeHeader) != "" {
-		t.Errorf("internal header %s leaked", codeHeader)
+	for name := range a.header {
+		if strings.HasPrefix(name, "Keygate-") {
+			bad("internal header %s = %q reached the client", name, a.header.Get(name))
+		}
 	}
 	var m map[string]any
 	d := json.NewDecoder(bytes.NewReader(a.raw))
 	d.UseNumber()
 	if err := d.Decode(&m); err != nil {
-		t.Fatalf("body %q is not a JSON object: %v", a.raw, err)
+		bad("body %q is not a JSON object: %v", a.raw, err)
+		return out
 	}
-	code, err := m["code"].(json.Number).Int64()
-	if err != nil {
-		t.Fatalf("body %q has no integer code", a.raw)
-	}
-	if !containsInt(codes, int(code)) {
-		t.Errorf("status %d with code %d, want one of %v", a.status, code, codes)
+	n, isNumber := m["code"].(json.Number)
+	code, err := n.Int64()
+	switch {
+	case !isNumber || err != nil:
+		bad("body %q has no integer code", a.raw)
+	case ok && !containsInt(codes, int(code)):
+		bad("status %d with code %d, want one of %v", a.status, code, codes)
 	}
 	if a.status >= 400 {
 		if msg, ok := m["message"].(string); !ok || msg == "" || len(m) != 2 {
-			t.Errorf("error body %q is not exactly {message, code}", a.raw)
+			bad("error body %q is not exactly {message, code}", a.raw)
 		}
 	}
+	return out
 }
 
 func containsInt(xs []int, x int) bool {

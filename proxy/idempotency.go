@@ -149,7 +149,7 @@ func (g *Gateway) finishIdempotent(ctx context.Context, w *statusWriter, a *atte
 		}
 		return
 	}
-	rec := &IdempotencyRecord{Owner: c.owner, FP: c.fp, Done: true, Status: w.status, Code: w.code,
+	rec := &IdempotencyRecord{Owner: c.owner, FP: c.fp, Done: true, Status: w.status, Code: w.codeLabel(),
 		Type: w.Header().Get("Content-Type"), Body: w.capture, Header: replayable(w.Header())}
 	if err := g.idem.Store.Complete(ctx, c.key, rec, g.idem.TTL); err != nil {
 		g.log.Warn("idempotency store failed; a retry will reach the backend", "route", a.route.Name, "err", err)
@@ -173,7 +173,9 @@ func replay(w *statusWriter, rec *IdempotencyRecord, route *policy.Route) {
 	}
 	h.Set("Content-Length", strconv.Itoa(len(rec.Body)))
 	h.Set(ReplayHeader, "true")
-	h.Set(codeHeader, rec.Code)
+	if code, err := strconv.Atoi(rec.Code); err == nil {
+		w.setCode(code)
+	}
 	w.WriteHeader(rec.Status)
 	_, _ = w.Write(rec.Body)
 }

@@ -105,25 +105,67 @@ func TestIdempotencyDoesNotStoreServerErrors(t *testing.T) {
 	}
 }
 
+// waitingStore is an IdempotencyStore that tells, once per request, when a
+// request found its key claimed by another one in flight.
+type waitingStore struct {
+	IdempotencyStore
+	mu      sync.Mutex
+	waiting map[string]bool // owners told so far
+	waits   chan struct{}
+}
+
+func (s *waitingStore) Begin(ctx context.Context, key string, rec *IdempotencyRecord, lease time.Duration) (*IdempotencyRecord, bool, error) {
+	cur, started, err := s.IdempotencyStore.Begin(ctx, key, rec, lease)
+	if err == nil && !started && !cur.Done {
+		s.mu.Lock()
+		first := !s.waiting[rec.Owner]
+		s.waiting[rec.Owner] = true
+		s.mu.Unlock()
+		if first {
+			s.waits <- struct{}{}
+		}
+	}
+	return cur, started, err
+}
+
 func TestConcurrentRetriesReachBackendOnce(t *testing.T) {
-	g := newGateway(t, withIdempotency(NewMemoryIdempotency(), false))
+	const n = 8
+	store := &waitingStore{IdempotencyStore: NewMemoryIdempotency(), waiting: map[string]bool{}, waits: make(chan struct{}, n)}
+	g := newGateway(t, withIdempotency(store, false))
+	release := make(chan struct{})
 	g.up.set(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(150 * time.Millisecond)
+		<-release // held until every twin waits for this answer
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"message":"License valid","code":0}`)
 	})
-	const n = 8
 	answers := make([]answer, n)
+	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			answers[i] = g.do(t, idemCall("concurrent", activateBody(testKey)))
+			answers[i], errs[i] = g.send(idemCall("concurrent", activateBody(testKey)))
 		}()
 	}
+	guard := time.After(time.Minute) // against a hang, not to order anything
+wait:
+	for range n - 1 {
+		select {
+		case <-store.waits:
+		case <-guard:
+			t.Error("not every twin waited for the first request's answer")
+			break wait
+		}
+	}
+	close(release)
 	wg.Wait()
 	for i, a := range answers {
+		if errs[i] != nil {
+			t.Errorf("caller %d: %v", i, errs[i])
+			continue
+		}
+		assertContract(t, a)
 		if a.status != 200 || string(a.raw) != string(answers[0].raw) {
 			t.Errorf("caller %d = %d %s, want %s", i, a.status, a.raw, answers[0].raw)
 		}

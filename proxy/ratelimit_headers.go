@@ -45,36 +45,19 @@ var rateHeaderNames = []string{"Ratelimit", "Ratelimit-Policy", "Ratelimit-Limit
 // budgets (rules with `on`, peeked or reserved) are described only when
 // they deny, shadow rules never.
 func (g *Gateway) setRateHeaders(h http.Header, limits []*policy.Limit, reqs []ratelimit.Request, res []ratelimit.Result, denied bool) {
-	// Both fields are built in one buffer on the stack and become one
-	// string: fmt.Sprintf and strings.Join cost a dozen allocations here.
-	var buf [256]byte
-	pol, state := buf[:0], make([]byte, 0, 128)
+	// the two fields' values, one item per rule; room for a few rules
+	policies, states := make([]byte, 0, 128), make([]byte, 0, 128)
 	tightest := -1
 	for i, l := range limits {
 		if l.Shadow || ((reqs[i].Peek || len(l.On) > 0) && res[i].Allowed) || (denied && res[i].Allowed) {
 			continue
 		}
-		t := res[i].ResetAfter
-		if !res[i].Allowed {
-			t = res[i].RetryAfter
-		}
 		remaining := min(res[i].Remaining, l.Rate)
 		if tightest >= 0 {
-			pol = append(pol, ", "...)
-			state = append(state, ", "...)
+			policies, states = append(policies, ", "...), append(states, ", "...)
 		}
-		// "name";q=rate;w=window and "name";r=remaining;t=seconds, as
-		// fmt's %q and %d write them
-		pol = strconv.AppendQuote(pol, l.Name)
-		pol = append(pol, ";q="...)
-		pol = strconv.AppendInt(pol, int64(l.Rate), 10)
-		pol = append(pol, ";w="...)
-		pol = strconv.AppendInt(pol, ceilSeconds(time.Duration(l.Per)), 10)
-		state = strconv.AppendQuote(state, l.Name)
-		state = append(state, ";r="...)
-		state = strconv.AppendInt(state, int64(remaining), 10)
-		state = append(state, ";t="...)
-		state = strconv.AppendInt(state, ceilSeconds(t), 10)
+		policies = appendItem(policies, l.Name, "q", int64(l.Rate), "w", ceilSeconds(time.Duration(l.Per)))
+		states = appendItem(states, l.Name, "r", int64(remaining), "t", ceilSeconds(waitOf(res[i])))
 		if tightest < 0 || remaining < min(res[tightest].Remaining, limits[tightest].Rate) {
 			tightest = i
 		}
@@ -83,22 +66,35 @@ func (g *Gateway) setRateHeaders(h http.Header, limits []*policy.Limit, reqs []r
 		return
 	}
 	if g.headers == HeadersDraft || g.headers == HeadersBoth {
-		n := len(pol)
-		both := string(append(pol, state...))
-		vals := []string{both[:n], both[n:]}
-		h["Ratelimit-Policy"] = vals[:1:1] // h.Set, without canonicalizing a canonical name
-		h["Ratelimit"] = vals[1:2:2]
+		h.Set("Ratelimit-Policy", string(policies)) // names in canonical form: Set keeps them as they are
+		h.Set("Ratelimit", string(states))
 	}
 	if g.headers == HeadersLegacy || g.headers == HeadersBoth {
 		r, l := res[tightest], limits[tightest]
-		t := r.ResetAfter
-		if !r.Allowed {
-			t = r.RetryAfter
-		}
-		h.Set("RateLimit-Limit", strconv.Itoa(l.Rate))
-		h.Set("RateLimit-Remaining", strconv.Itoa(min(r.Remaining, l.Rate)))
-		h.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(t), 10))
+		h.Set("Ratelimit-Limit", strconv.Itoa(l.Rate))
+		h.Set("Ratelimit-Remaining", strconv.Itoa(min(r.Remaining, l.Rate)))
+		h.Set("Ratelimit-Reset", strconv.FormatInt(ceilSeconds(waitOf(r)), 10))
 	}
+}
+
+// appendItem appends one structured-field item, "name";k1=v1;k2=v2, as
+// fmt's %q and %d would write it (fmt.Appendf costs three allocations per
+// item here, on every request that a rule describes).
+func appendItem(b []byte, name, k1 string, v1 int64, k2 string, v2 int64) []byte {
+	b = strconv.AppendQuote(b, name)
+	b = append(append(append(b, ';'), k1...), '=')
+	b = strconv.AppendInt(b, v1, 10)
+	b = append(append(append(b, ';'), k2...), '=')
+	return strconv.AppendInt(b, v2, 10)
+}
+
+// waitOf is how long until a rule's quota is back, or, when it denied, until
+// a retry may pass.
+func waitOf(r ratelimit.Result) time.Duration {
+	if !r.Allowed {
+		return r.RetryAfter
+	}
+	return r.ResetAfter
 }
 
 // ceilSeconds rounds up to whole seconds, never below 0.

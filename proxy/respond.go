@@ -10,24 +10,19 @@ import (
 
 // writeError is the one place keygate renders its own answers: every error
 // on an API route goes through here as a contract body.
-func writeError(w http.ResponseWriter, e *policy.Error) {
+func writeError(w *statusWriter, e *policy.Error) {
 	body := e.Body()
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
-	h.Set(codeHeader, strconv.Itoa(e.Code))
 	if e.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.FormatInt(policy.RetryAfterSeconds(e.RetryAfter), 10))
 	}
+	w.setCode(e.Code)
 	w.WriteHeader(e.Status)
 	_, _ = w.Write(body)
 }
-
-// codeHeader carries the contract code of an answer from where it is decided
-// (writeError, or normalize for upstream answers) to statusWriter, which
-// removes it before the answer leaves.
-const codeHeader = "Keygate-Internal-Code"
 
 // statusWriter records the status sent and stamps the request id on the
 // answer. It drops 1xx answers (ReverseProxy forwards an upstream's 103 Early
@@ -39,7 +34,8 @@ type statusWriter struct {
 	http.ResponseWriter
 	requestID string
 	status    int
-	code      string // contract code, for metrics
+	code      int  // contract code of the answer, for metrics and the idempotency store
+	coded     bool // code was set: by writeError, forward's ModifyResponse or replay
 	written   int64
 
 	extra []string    // headers the route passes beside answerHeader's
@@ -60,7 +56,6 @@ func (w *statusWriter) WriteHeader(code int) {
 	}
 	w.status = code
 	h := w.ResponseWriter.Header()
-	w.code = h.Get(codeHeader)
 	for k, v := range w.kept {
 		if _, ok := h[k]; !ok {
 			h[k] = v
@@ -89,6 +84,20 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// setCode records the contract code of the answer about to be written. Only
+// the code that decided the answer knows it; it travels here as a value, not
+// in a header that could leave by mistake.
+func (w *statusWriter) setCode(code int) { w.code, w.coded = code, true }
+
+// codeLabel is the contract code as metrics and the idempotency store hold
+// it: "" when no code was set (an answer cut off before it was decided).
+func (w *statusWriter) codeLabel() string {
+	if !w.coded {
+		return ""
+	}
+	return strconv.Itoa(w.code)
 }
 
 // keep records the fields keygate has set so far (its rate-limit fields) and

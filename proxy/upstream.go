@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"mime"
 	"net"
@@ -78,30 +79,40 @@ func (g *Gateway) newReverseProxy(target *url.URL, transport http.RoundTripper, 
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			g.rewrite(pr, route, target, path) // the route's canonical path, never the client's spelling of it
 		},
-		Transport:      &timedTransport{base: transport, g: g, route: route.Name},
-		BufferPool:     bufferPool{},
-		ModifyResponse: func(resp *http.Response) error { g.normalize(route, nil, resp); return nil }, // forward sets the request's own
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			g.count(route.Name, "transport")
-			g.log.Warn("upstream failed", "request_id", r.Header.Get("X-Request-Id"), "route", route.Name, "err", err)
-			writeError(w, policy.Errorf(500, policy.MsgServerError).Wrap(err))
-		},
-		ErrorLog: nil,
+		Transport:  &timedTransport{base: transport, g: g, route: route.Name},
+		BufferPool: bufferPool{},
+		// ModifyResponse and ErrorHandler are per request: forward sets
+		// them on a copy, where they know the request's secrets and writer.
+		ModifyResponse: func(*http.Response) error { return errNotForwarded },
+		ErrorLog:       nil,
 	}
+}
+
+// errNotForwarded fails an answer that reached a route's proxy other than
+// through forward: ReverseProxy's default ErrorHandler then answers a bare
+// 502, which no test of the contract would let pass.
+var errNotForwarded = errors.New("proxy: route proxy served without forward")
+
+// upstreamFailed answers a request whose upstream could not be reached or
+// did not answer in time: one contract 500 for every transport failure.
+func (g *Gateway) upstreamFailed(w *statusWriter, r *http.Request, route *policy.Route, err error) {
+	g.count(route.Name, "transport")
+	g.log.Warn("upstream failed", "request_id", r.Header.Get("X-Request-Id"), "route", route.Name, "err", err)
+	writeError(w, policy.Errorf(500, policy.MsgServerError).Wrap(err))
 }
 
 // normalize rewrites an upstream answer into the contract in place: only
 // listed headers stay (answerHeaders), every body is read whole within its
 // cap and the request's deadline, decoded, and checked. secrets are what the
-// answer must not repeat (the request's token and secret parameters).
-func (g *Gateway) normalize(route *policy.Route, secrets []string, resp *http.Response) {
+// answer must not repeat (the request's token and secret parameters). It
+// returns the contract code of the answer resp now holds.
+func (g *Gateway) normalize(route *policy.Route, secrets []string, resp *http.Response) (code int) {
 	enc := resp.Header.Get("Content-Encoding")
 	upRetry := resp.Header.Get("Retry-After")
 	resp.Header = g.answerHeaders(route, secrets, resp.Header)
 	resp.Trailer = nil
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		g.normalizeSuccess(route, secrets, resp, enc)
-		return
+		return g.normalizeSuccess(route, secrets, resp, enc)
 	}
 	raw, truncated, err := readCapped(resp.Body, errorBodyCap, resp.ContentLength)
 	resp.Body.Close()
@@ -114,11 +125,10 @@ func (g *Gateway) normalize(route *policy.Route, secrets []string, resp *http.Re
 	if pass {
 		resp.Header.Set("Content-Type", "application/json")
 		setBody(resp, body) // decoded: keygate sends identity only
-		resp.Header.Set(codeHeader, strconv.Itoa(policy.CodeOfContract(body)))
 		if d := retryAfter(upRetry, g.now()); d > 0 && resp.StatusCode == http.StatusTooManyRequests {
 			resp.Header.Set("Retry-After", strconv.FormatInt(policy.RetryAfterSeconds(d), 10))
 		}
-		return
+		return policy.CodeOfContract(body)
 	}
 	g.count(route.Name, kind)
 	if kind == policy.RewriteLeak { // the message itself stays out of logs too: it may hold a secret
@@ -128,7 +138,7 @@ func (g *Gateway) normalize(route *policy.Route, secrets []string, resp *http.Re
 	if resp.StatusCode == http.StatusTooManyRequests {
 		e.RetryAfter = retryAfter(upRetry, g.now())
 	}
-	replaceWith(resp, e)
+	return replaceWith(resp, e)
 }
 
 // normalizeSuccess sends every 2xx as 200 with a JSON object body that
@@ -136,48 +146,42 @@ func (g *Gateway) normalize(route *policy.Route, secrets []string, resp *http.Re
 // within the request's deadline: one that is larger, endless, cut off, in an
 // encoding keygate does not decode, or not a JSON object (an HTML page served
 // with 200) becomes a contract 500, never a stream. An empty success becomes
-// {"message":"OK","code":0}.
-func (g *Gateway) normalizeSuccess(route *policy.Route, secrets []string, resp *http.Response, enc string) {
+// {"message":"OK","code":0}. It returns the contract code of the answer.
+func (g *Gateway) normalizeSuccess(route *policy.Route, secrets []string, resp *http.Response, enc string) (code int) {
 	if resp.StatusCode != http.StatusOK {
 		g.count(route.Name, "status")
 		resp.StatusCode, resp.Status = http.StatusOK, "200 OK"
 	}
-	fail := func(kind, why string, err error) {
+	fail := func(kind, why string, err error) int {
 		g.count(route.Name, kind)
 		g.log.Warn("upstream success refused", "request_id", resp.Request.Header.Get("X-Request-Id"), "route", route.Name,
 			"reason", why, "err", err)
-		replaceWith(resp, policy.Errorf(500, policy.MsgServerError))
+		return replaceWith(resp, policy.Errorf(500, policy.MsgServerError))
 	}
 	if resp.ContentLength > g.maxResp {
 		resp.Body.Close()
-		fail("oversize", "body larger than the cap", nil)
-		return
+		return fail("oversize", "body larger than the cap", nil)
 	}
 	raw, truncated, err := readCapped(resp.Body, g.maxResp, resp.ContentLength)
 	resp.Body.Close()
 	switch {
 	case err != nil:
-		fail("transport", "body could not be read", err)
-		return
+		return fail("transport", "body could not be read", err)
 	case truncated:
-		fail("oversize", "body larger than the cap", nil)
-		return
+		return fail("oversize", "body larger than the cap", nil)
 	}
 	body := raw
 	if !identity(enc) {
 		if body, truncated = decoded(enc, raw, false, g.maxResp); truncated {
-			fail("success", "body encoding not decodable within the cap", nil)
-			return
+			return fail("success", "body encoding not decodable within the cap", nil)
 		}
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		replaceWith(resp, &policy.Error{Status: 200, Code: policy.CodeOK, Message: policy.MsgOK})
-		return
+		return replaceWith(resp, &policy.Error{Status: 200, Code: policy.CodeOK, Message: policy.MsgOK})
 	}
 	out, removed, ok := route.VetSuccess(body, secrets)
 	if !ok {
-		fail("success", "not a contract JSON object", nil)
-		return
+		return fail("success", "not a contract JSON object", nil)
 	}
 	for _, r := range removed {
 		g.count(route.Name, "field")
@@ -186,7 +190,7 @@ func (g *Gateway) normalizeSuccess(route *policy.Route, secrets []string, resp *
 	}
 	resp.Header.Set("Content-Type", "application/json")
 	setBody(resp, out)
-	resp.Header.Set(codeHeader, "0")
+	return policy.CodeOK
 }
 
 func (g *Gateway) count(route, kind string) {
@@ -196,21 +200,22 @@ func (g *Gateway) count(route, kind string) {
 }
 
 // replaceWith makes resp carry the contract answer e and nothing of the
-// upstream's headers, which may name hosts, set cookies or redirect.
-func replaceWith(resp *http.Response, e *policy.Error) {
+// upstream's headers, which may name hosts, set cookies or redirect. It
+// returns e's contract code.
+func replaceWith(resp *http.Response, e *policy.Error) (code int) {
 	body := e.Body()
 	resp.StatusCode = e.Status
 	resp.Status = strconv.Itoa(e.Status) + " " + http.StatusText(e.Status)
 	resp.Header = http.Header{
 		"Content-Type":  {"application/json"},
 		"Cache-Control": {"no-store"},
-		codeHeader:      {strconv.Itoa(e.Code)},
 	}
 	if e.RetryAfter > 0 {
 		resp.Header.Set("Retry-After", strconv.FormatInt(policy.RetryAfterSeconds(e.RetryAfter), 10))
 	}
 	resp.Trailer = nil
 	setBody(resp, body)
+	return e.Code
 }
 
 func setBody(resp *http.Response, b []byte) {

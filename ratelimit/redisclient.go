@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -132,59 +133,81 @@ type parsed struct {
 
 func (c RedisConfig) parse() (parsed, error) {
 	var p parsed
-	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	var errs []*FieldError
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, fieldProblem(field, fmt.Sprintf(format, a...)))
+	}
+	related := func(field string, text func(name func(string) string) string) {
+		errs = append(errs, fieldRelated(field, text))
+	}
 
-	modes := 0
+	var modes []string // the ways to reach Redis that are set
 	if c.URL != "" {
-		modes++
+		modes = append(modes, "URL")
 	}
 	if len(c.SentinelAddrs) > 0 || c.SentinelMaster != "" {
-		modes++
+		modes = append(modes, "SentinelAddrs")
 		if len(c.SentinelAddrs) == 0 {
-			bad("SentinelAddrs: required with SentinelMaster")
+			related("SentinelAddrs", func(n func(string) string) string { return "required with " + n("SentinelMaster") })
 		}
 		if c.SentinelMaster == "" {
-			bad("SentinelMaster: required with SentinelAddrs")
+			related("SentinelMaster", func(n func(string) string) string { return "required with " + n("SentinelAddrs") })
 		}
 	}
-	if len(c.SentinelAddrs) == 0 && (c.SentinelUsername != "" || c.SentinelPassword != "") {
-		bad("SentinelUsername, SentinelPassword: set without SentinelAddrs")
+	if len(c.SentinelAddrs) == 0 {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"SentinelUsername", c.SentinelUsername != ""}, {"SentinelPassword", c.SentinelPassword != ""}} {
+			if f.set {
+				related(f.name, func(n func(string) string) string { return "set without " + n("SentinelAddrs") })
+			}
+		}
 	}
 	if len(c.ClusterAddrs) > 0 {
-		modes++
+		modes = append(modes, "ClusterAddrs")
 		if c.DB != 0 {
-			bad("DB: must be 0 with ClusterAddrs: a Redis Cluster has database 0 only")
+			related("DB", func(n func(string) string) string {
+				return "must be 0 with " + n("ClusterAddrs") + ": a Redis Cluster has database 0 only"
+			})
 		}
 	}
 	switch {
-	case modes == 0:
-		bad("URL, SentinelAddrs or ClusterAddrs: one must be set")
-	case modes > 1:
-		bad("URL, SentinelAddrs and ClusterAddrs: set only one")
+	case len(modes) == 0:
+		related("URL", func(n func(string) string) string {
+			return "not set, nor " + n("SentinelAddrs") + " nor " + n("ClusterAddrs") + ": set one of them"
+		})
+	case len(modes) > 1:
+		related(modes[0], func(n func(string) string) string {
+			others := make([]string, len(modes)-1)
+			for i, m := range modes[1:] {
+				others[i] = n(m)
+			}
+			return "set together with " + strings.Join(others, " and ") + ": set only one"
+		})
 	}
-	checkAddrs(&errs, "SentinelAddrs", c.SentinelAddrs)
-	checkAddrs(&errs, "ClusterAddrs", c.ClusterAddrs)
+	errs = append(errs, checkAddrs("SentinelAddrs", c.SentinelAddrs)...)
+	errs = append(errs, checkAddrs("ClusterAddrs", c.ClusterAddrs)...)
 	if c.DB < 0 {
-		bad("DB: %d must be >= 0", c.DB)
+		bad("DB", "%d must be >= 0", c.DB)
 	}
 	if c.PoolSize < 0 {
-		bad("PoolSize: %d must be >= 0", c.PoolSize)
+		bad("PoolSize", "%d must be >= 0", c.PoolSize)
 	}
 	for _, d := range []struct {
 		name string
 		d    time.Duration
 	}{{"DialTimeout", c.DialTimeout}, {"ReadTimeout", c.ReadTimeout}, {"WriteTimeout", c.WriteTimeout}} {
 		if d.d < 0 {
-			bad("%s: %s must be >= 0", d.name, d.d)
+			bad(d.name, "%s must be >= 0", d.d)
 		}
 	}
 
 	useTLS := c.TLS
 	if c.URL != "" {
-		node, err := c.parseURL()
-		if err != nil {
-			errs = append(errs, err)
+		node, urlErrs := c.parseURL()
+		if urlErrs != nil {
+			errs = append(errs, urlErrs...)
 		} else {
 			p.node = node
 			useTLS = useTLS || node.TLSConfig != nil
@@ -200,55 +223,61 @@ func (c RedisConfig) parse() (parsed, error) {
 			p.node.TLSConfig = cfg
 		}
 	} else {
-		if c.CAFile != "" {
-			bad("CAFile: set but TLS is off; turn TLS on or use a rediss:// URL")
-		}
-		if c.InsecureSkipVerify {
-			bad("InsecureSkipVerify: set but TLS is off; set TLS or use a rediss:// URL")
-		}
-		if c.TLSServerName != "" {
-			bad("TLSServerName: set but TLS is off; set TLS or use a rediss:// URL")
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"CAFile", c.CAFile != ""}, {"InsecureSkipVerify", c.InsecureSkipVerify}, {"TLSServerName", c.TLSServerName != ""}} {
+			if f.set {
+				related(f.name, func(n func(string) string) string {
+					return "set but TLS is off; set " + n("TLS") + " or use a rediss:// URL"
+				})
+			}
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return parsed{}, fmt.Errorf("ratelimit: redis config: %w", err)
+	if len(errs) > 0 {
+		return parsed{}, &RedisConfigError{Problems: errs}
 	}
 	return p, nil
 }
 
 // parseURL reads URL into options with keygate's defaults. Its errors never
 // quote the URL, which may hold a password.
-func (c RedisConfig) parseURL() (*redis.Options, error) {
+func (c RedisConfig) parseURL() (*redis.Options, []*FieldError) {
 	u, err := url.Parse(c.URL)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // url.Error quotes the whole URL
 		}
-		return nil, fmt.Errorf("URL: %w", err)
+		return nil, []*FieldError{fieldCause("URL", err)}
 	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, fmt.Errorf("URL: scheme %q must be redis or rediss", u.Scheme)
+		return nil, []*FieldError{fieldProblem("URL", fmt.Sprintf("scheme %q must be redis or rediss", u.Scheme))}
 	}
 	if u.Host == "" {
-		return nil, errors.New("URL: no host")
+		return nil, []*FieldError{fieldProblem("URL", "no host")}
 	}
 	o, err := redis.ParseURL(c.URL)
 	if err != nil {
-		return nil, fmt.Errorf("URL: %w", err)
+		return nil, []*FieldError{fieldCause("URL", err)}
 	}
-	var errs []error
+	var errs []*FieldError
+	twice := func(field string) {
+		errs = append(errs, fieldRelated(field, func(n func(string) string) string {
+			return "also set in " + n("URL") + "; set it in one place"
+		}))
+	}
 	if c.Username != "" && o.Username != "" {
-		errs = append(errs, errors.New("Username: also set in URL; set it in one place"))
+		twice("Username")
 	}
 	if c.Password != "" && o.Password != "" {
-		errs = append(errs, errors.New("Password: also set in URL; set it in one place"))
+		twice("Password")
 	}
 	if c.DB != 0 && o.DB != 0 {
-		errs = append(errs, errors.New("DB: also set in URL; set it in one place"))
+		twice("DB")
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, errs
 	}
 	if c.Username != "" {
 		o.Username = c.Username
@@ -287,7 +316,7 @@ func (c RedisConfig) parseURL() (*redis.Options, error) {
 
 // tlsConfig builds the TLS settings; node, when not nil, may carry what a
 // rediss:// URL asked for.
-func (c RedisConfig) tlsConfig(node *redis.Options) (*tls.Config, error) {
+func (c RedisConfig) tlsConfig(node *redis.Options) (*tls.Config, *FieldError) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if node != nil && node.TLSConfig != nil {
 		cfg = node.TLSConfig.Clone()
@@ -301,24 +330,28 @@ func (c RedisConfig) tlsConfig(node *redis.Options) (*tls.Config, error) {
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("CAFile: %w", err)
+			return nil, fieldCause("CAFile", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CAFile: no PEM certificate in %s", c.CAFile)
+			return nil, fieldProblem("CAFile", "no PEM certificate in "+c.CAFile)
 		}
 		cfg.RootCAs = pool
 	}
 	return cfg, nil
 }
 
-func checkAddrs(errs *[]error, field string, addrs []string) {
+func checkAddrs(field string, addrs []string) []*FieldError {
+	var errs []*FieldError
 	for i, a := range addrs {
 		host, port, err := net.SplitHostPort(a)
 		if err != nil || host == "" || port == "" {
-			*errs = append(*errs, fmt.Errorf("%s[%d]: %q must be host:port", field, i, a))
+			e := fieldProblem(field, fmt.Sprintf("%q must be host:port", a))
+			e.Index = i
+			errs = append(errs, e)
 		}
 	}
+	return errs
 }
 
 func (c RedisConfig) dialTimeout() time.Duration  { return cmp.Or(c.DialTimeout, defaultDialTimeout) }

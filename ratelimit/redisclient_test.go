@@ -30,7 +30,7 @@ func TestRedisConfigErrors(t *testing.T) {
 		c    RedisConfig
 		want []string // substrings of the error
 	}{
-		{"nothing", RedisConfig{}, []string{"URL, SentinelAddrs or ClusterAddrs: one must be set"}},
+		{"nothing", RedisConfig{}, []string{"URL: not set, nor SentinelAddrs nor ClusterAddrs"}},
 		{"two modes", RedisConfig{URL: "redis://h", ClusterAddrs: []string{"h:1"}}, []string{"set only one"}},
 		{"bad scheme", RedisConfig{URL: "http://h"}, []string{`URL: scheme "http"`}},
 		{"no host", RedisConfig{URL: "redis://"}, []string{"URL: no host"}},

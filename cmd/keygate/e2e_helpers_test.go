@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +51,7 @@ const (
 	resetKey = "LEGACY-RESET-000-0000-0000-0001" // connection reset before any answer
 	slowKey  = "LEGACY-SLOW-0000-0000-0000-0001" // answers after 1s
 	hangKey  = "LEGACY-HANG-0000-0000-0000-0001" // never answers
+	heldKey  = "LEGACY-HELD-0000-0000-0000-0001" // answers once the test releases it (legacyBackendHeld)
 )
 
 // legacyBackend is the demo backend plus transport-level failures.
@@ -96,6 +99,41 @@ func legacyBackendSignalling(t *testing.T) (*httptest.Server, *backend.Backend, 
 	}))
 	t.Cleanup(srv.Close)
 	return srv, demo, slow
+}
+
+// legacyBackendHeld is the demo backend where a heldKey request signals its
+// arrival on arrived, then waits until release is called (or its client
+// gives up) and answers as for backend.LicenseKey: tests decide when the
+// backend answers instead of guessing with a delay.
+func legacyBackendHeld(t *testing.T) (srv *httptest.Server, demo *backend.Backend, arrived <-chan struct{}, release func()) {
+	t.Helper()
+	demo = backend.New()
+	in := make(chan struct{}, 64)
+	held := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(held) }) }
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if !bytes.Contains(body, []byte(heldKey)) {
+			demo.ServeHTTP(w, r)
+			return
+		}
+		select {
+		case in <- struct{}{}:
+		default:
+		}
+		select {
+		case <-held:
+		case <-r.Context().Done():
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(bytes.Replace(body, []byte(heldKey), []byte(backend.LicenseKey), 1)))
+		demo.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(release) // a test that stops early must not leave a handler waiting
+	return srv, demo, in, release
 }
 
 // instance is a running `keygate serve` process.
@@ -221,7 +259,19 @@ func post(t *testing.T, base, path, token, body string, header ...string) reply 
 // send is post for goroutines: it returns the failure instead of ending the
 // test.
 func send(base, path, token, body string, header ...string) (reply, error) {
-	req, _ := http.NewRequest(http.MethodPost, "http://"+base+path, strings.NewReader(body))
+	return sendTraced(base, path, token, body, nil, header...)
+}
+
+// sendTraced is send that, when wrote is not nil, signals on it once the
+// request has been written to the connection.
+func sendTraced(base, path, token, body string, wrote chan<- struct{}, header ...string) (reply, error) {
+	ctx := context.Background()
+	if wrote != nil {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			WroteRequest: func(httptrace.WroteRequestInfo) { wrote <- struct{}{} },
+		})
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+base+path, strings.NewReader(body))
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,6 +104,9 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 
 			getKey := fmt.Sprintf(`{"productId":%q,"licenseKey":%q}`, backend.ProductID, backend.LicenseKey)
 			stop := make(chan struct{})
+			var killed atomic.Bool
+			before := make(chan struct{}, 1024) // an answer to a request sent while Redis was up
+			during := make(chan struct{}, 1024) // an answer to a request sent after Redis was killed
 			var wg sync.WaitGroup
 			var mu sync.Mutex
 			statuses := map[int]int{}
@@ -116,6 +120,10 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 						case <-stop:
 							return
 						default:
+						}
+						signal := before
+						if killed.Load() {
+							signal = during
 						}
 						start := time.Now()
 						// reads of a valid license: every one asks Redis (the guessing limits) and none is limited
@@ -132,12 +140,17 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 						statuses[r.status]++
 						slowest = max(slowest, d)
 						mu.Unlock()
+						select {
+						case signal <- struct{}{}:
+						default:
+						}
 					}
 				}()
 			}
-			time.Sleep(300 * time.Millisecond)
+			awaitAnswers(t, before, 40, "answered with Redis up")
 			rs.Kill()
-			time.Sleep(700 * time.Millisecond)
+			killed.Store(true)
+			awaitAnswers(t, during, 100, "answered during the outage")
 			close(stop)
 			wg.Wait()
 			if slowest >= patientRedis {
@@ -177,26 +190,32 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 // and every caller gets the same answer.
 func TestIdempotentRetriesAcrossReplicas(t *testing.T) {
 	rs := redistest.Start(t)
-	up, demo, slow := legacyBackendSignalling(t)
+	up, demo, arrived, release := legacyBackendHeld(t)
 	kgs := replicas(t, 2, rs.URL(), up.URL)
-	body := activation(slowKey, "idem-host") // the backend takes a second to answer
+	body := activation(heldKey, "idem-host") // the backend answers when the test releases it
 	const n = 6
 	replies := make([]reply, n)
 	var wg sync.WaitGroup
+	sent := make(chan struct{}, 2*n) // room for a request the client writes twice
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, err := send(kgs[i%2].api, "/activate-key", "alpha", body, "Idempotency-Key", "sdk-retry-42")
+			r, err := sendTraced(kgs[i%2].api, "/activate-key", "alpha", body, sent, "Idempotency-Key", "sdk-retry-42")
 			if err != nil {
 				t.Error(err)
 			}
 			replies[i] = r
 		}()
 		if i == 0 {
-			<-slow // the first claimed the key and reached the backend; the others retry while it works
+			<-arrived // the first claimed the key and reached the backend, which holds it
 		}
 	}
+	// The others are on their way while the first is held: they find the key
+	// claimed and wait for its answer, or, if one reaches keygate after the
+	// release, get the stored answer replayed. Either way: one activation.
+	awaitAnswers(t, sent, n, "written")
+	release()
 	wg.Wait()
 	for i, r := range replies {
 		if r.status != 200 || string(r.raw) != string(replies[0].raw) {
@@ -213,6 +232,21 @@ func TestIdempotentRetriesAcrossReplicas(t *testing.T) {
 	other := activation(backend.LicenseKey, "other-host")
 	if r := post(t, kgs[0].api, "/activate-key", "alpha", other, "Idempotency-Key", "sdk-retry-42"); r.status != 400 {
 		t.Errorf("same key, other body = %d %s, want 400", r.status, r.raw)
+	}
+}
+
+// awaitAnswers waits for n signals from the goroutines sending requests:
+// the test moves on when they have done their part, not after a guessed
+// delay. The bound only stops a broken test from hanging.
+func awaitAnswers(t *testing.T, answered <-chan struct{}, n int, what string) {
+	t.Helper()
+	guard := time.After(time.Minute)
+	for i := range n {
+		select {
+		case <-answered:
+		case <-guard:
+			t.Fatalf("%d of %d requests %s after a minute", i, n, what)
+		}
 	}
 }
 

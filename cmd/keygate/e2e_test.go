@@ -115,11 +115,11 @@ func TestServeReloadOnSIGHUP(t *testing.T) {
 }
 
 func TestServeDrainsOnSIGTERM(t *testing.T) {
-	up, _, slow := legacyBackendSignalling(t)
+	up, _, arrived, release := legacyBackendHeld(t)
 	tokens := filepath.Join(t.TempDir(), "tokens.yaml")
 	writeTokens(t, tokens, "alpha")
 	kg := startKeygate(t, "KEYGATE_UPSTREAM_URL="+up.URL, "KEYGATE_TOKENS_FILE="+tokens)
-	body := fmt.Sprintf(`{"productId":%q,"licenseKey":%q}`, backend.ProductID, slowKey)
+	body := fmt.Sprintf(`{"productId":%q,"licenseKey":%q}`, backend.ProductID, heldKey)
 
 	got := make(chan reply, 1)
 	failed := make(chan error, 1)
@@ -131,16 +131,17 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 		}
 		got <- r
 	}()
-	<-slow // the request is now waiting on the slow backend
+	<-arrived // the request is now in flight, held by the backend
 	kg.signal(t, syscall.SIGTERM)
 	waitFor(t, "readyz fails after SIGTERM", func() bool {
 		resp, err := http.Get("http://" + kg.admin + "/readyz")
 		if err != nil {
-			return true
+			return true // not serving readiness any more counts as not ready
 		}
 		resp.Body.Close()
 		return resp.StatusCode == 503
 	})
+	release() // keygate is draining: only now may the in-flight request finish
 	var r reply
 	select {
 	case r = <-got:

@@ -2,10 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,32 +35,25 @@ var redisVars = map[string]string{
 	"DB": "REDIS_DB", "TLS": "REDIS_TLS", "CAFile": "REDIS_CA_FILE",
 }
 
-var fieldWord = regexp.MustCompile(`\b[A-Z][A-Za-z]+\b`)
+// redisVar names a RedisConfig field by its KEYGATE_REDIS_* variable; a
+// field no variable sets keeps its own name.
+func redisVar(field string) string {
+	if v, ok := redisVars[field]; ok {
+		return envPrefix + v
+	}
+	return field
+}
 
-// redisErrors rewrites RedisConfig's problems, one per line, to name the
+// redisErrors turns RedisConfig's problems into one error each, naming the
 // KEYGATE_REDIS_* variables.
 func redisErrors(err error) []error {
-	msg := strings.TrimPrefix(err.Error(), "ratelimit: redis config: ")
-	var out []error
-	for _, line := range strings.Split(msg, "\n") {
-		fields, rest, ok := strings.Cut(line, ": ")
-		if !ok {
-			out = append(out, fmt.Errorf("%sREDIS_URL: %s", envPrefix, line))
-			continue
-		}
-		fields = fieldWord.ReplaceAllStringFunc(fields, func(f string) string {
-			if v, ok := redisVars[f]; ok {
-				return envPrefix + v
-			}
-			return f
-		})
-		rest = fieldWord.ReplaceAllStringFunc(rest, func(f string) string {
-			if v, ok := redisVars[f]; ok && f != "TLS" && f != "DB" {
-				return envPrefix + v
-			}
-			return f
-		})
-		out = append(out, fmt.Errorf("%s: %s", fields, rest))
+	var ce *ratelimit.RedisConfigError
+	if !errors.As(err, &ce) {
+		return []error{fmt.Errorf("%sREDIS_URL: %w", envPrefix, err)}
+	}
+	out := make([]error, len(ce.Problems))
+	for i, p := range ce.Problems {
+		out[i] = errors.New(p.Text(redisVar))
 	}
 	return out
 }
