@@ -45,6 +45,7 @@ type Config struct {
 	RedisCAFile     string        `env:"REDIS_CA_FILE"`
 	RedisTimeout    time.Duration `env:"REDIS_TIMEOUT" envDefault:"50ms"`
 	RedisFailure    string        `env:"REDIS_FAILURE_MODE" envDefault:"local"`
+	RedisLocalShare int           `env:"REDIS_LOCAL_SHARE" envDefault:"1"`
 	RedisPrefix     string        `env:"REDIS_PREFIX" envDefault:"keygate:"`
 	IdemTTL         time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
 	IdemFailure     string        `env:"IDEMPOTENCY_FAILURE_MODE" envDefault:"forward"`
@@ -215,6 +216,9 @@ func (c *Config) validate(needUpstream bool) error {
 	case ratelimit.ModeLocal, ratelimit.ModeOpen, ratelimit.ModeClosed:
 	default:
 		bad("REDIS_FAILURE_MODE", "%q must be local, open or closed", c.RedisFailure)
+	}
+	if c.RedisLocalShare < 1 || c.RedisLocalShare > 1024 {
+		bad("REDIS_LOCAL_SHARE", "%d must be between 1 and 1024", c.RedisLocalShare)
 	}
 	if c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, "{} ") {
 		bad("REDIS_PREFIX", "%q must be non-empty, without braces or spaces", c.RedisPrefix)
