@@ -30,6 +30,7 @@ type Config struct {
 	UpstreamURL     string        `env:"UPSTREAM_URL"`
 	UpstreamCAFile  string        `env:"UPSTREAM_CA_FILE"`
 	UpstreamTimeout time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"10s"`
+	UpstreamIdle    time.Duration `env:"UPSTREAM_IDLE_TIMEOUT" envDefault:"30s"`
 	PolicyFile      string        `env:"POLICY_FILE"`
 	TokensFile      string        `env:"TOKENS_FILE"`
 	TokensReload    time.Duration `env:"TOKENS_RELOAD_INTERVAL" envDefault:"5s"`
@@ -182,6 +183,9 @@ func (c *Config) validate(needUpstream bool) error {
 	}
 	if c.UpstreamTimeout <= 0 {
 		bad("UPSTREAM_TIMEOUT", "must be > 0")
+	}
+	if c.UpstreamIdle < time.Millisecond {
+		bad("UPSTREAM_IDLE_TIMEOUT", "must be at least 1ms")
 	}
 	if c.TokensReload < 100*time.Millisecond {
 		bad("TOKENS_RELOAD_INTERVAL", "must be at least 100ms")

@@ -61,7 +61,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 	}
 	g, err := proxy.New(proxy.Options{
 		Upstream:        upstream,
-		Transport:       proxy.NewTransport(cfg.UpstreamTimeout, ca),
+		Transport:       proxy.NewUpstreamTransport(proxy.TransportOptions{Timeout: cfg.UpstreamTimeout, CAPEM: ca, IdleTimeout: cfg.UpstreamIdle}),
 		UpstreamTimeout: cfg.UpstreamTimeout,
 		Policy:          pol,
 		Auth:            ta.chain,

@@ -1,0 +1,270 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Backends close idle keep-alive connections on their own schedule (Node.js
+// after 5 s, gunicorn after 2 s). When one does so just as keygate reuses
+// the connection, the request dies although the backend never read it, and
+// the client would get a 500. UpstreamTransport keeps that from happening
+// in two ways, and never by sending a request twice:
+//
+//   - It retires a pooled connection before the backend would close it: one
+//     idle longer than TransportOptions.IdleTimeout, than 3/4 of the
+//     backend's own `Keep-Alive: timeout=N` hint, or than 3/4 of the idle
+//     time after which the backend was last seen closing a connection.
+//   - Just before the first byte of a request goes on a reused connection,
+//     it asks the kernel whether the backend has already closed it (its FIN
+//     or RST is queued); such a connection is not written to either.
+//
+// A request refused that way provably never left keygate: not one byte of
+// it was written. Only such a request is sent again, on another connection.
+// A request of which any byte was written is never replayed, whatever the
+// error: the backend may have read it.
+
+// defaultUpstreamIdle is TransportOptions.IdleTimeout's default.
+const defaultUpstreamIdle = 30 * time.Second
+
+// maxSendAttempts bounds the connections a request may be refused on
+// before it is sent (each refusal also sweeps the idle pool).
+const maxSendAttempts = 4
+
+// errNotSent marks a write refused before any byte of a request was sent.
+var errNotSent = errors.New("proxy: upstream connection retired before the request was sent")
+
+// TransportOptions configures NewUpstreamTransport. The zero value uses the
+// defaults.
+type TransportOptions struct {
+	// Timeout bounds the wait for the upstream's answer headers, the dial and
+	// the TLS handshake (at most 5 s each); 0 means 10s.
+	Timeout time.Duration
+	// CAPEM holds PEM certificates trusted for an https upstream besides the
+	// system roots; nil means the system roots only.
+	CAPEM []byte
+	// IdleTimeout retires a pooled connection idle this long; set it below the
+	// backend's keep-alive timeout. 0 means 30s. Shorter limits the backend
+	// announces or shows apply too.
+	IdleTimeout time.Duration
+}
+
+// UpstreamTransport is keygate's upstream http.RoundTripper: an
+// http.Transport whose pooled connections are retired before the backend
+// closes them, and which resends a request only when none of it was sent.
+// Use NewUpstreamTransport; the zero value is not usable.
+type UpstreamTransport struct {
+	base    *http.Transport
+	idle    time.Duration
+	learned atomic.Int64 // ns: idle time after which the backend closes; 0 unknown
+	now     func() time.Time
+
+	replays atomic.Uint64 // requests sent again after a refused connection
+}
+
+// NewUpstreamTransport returns the upstream transport configured by o.
+func NewUpstreamTransport(o TransportOptions) *UpstreamTransport {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = defaultUpstreamIdle
+	}
+	t := &UpstreamTransport{idle: o.IdleTimeout, now: time.Now}
+	t.base = newHTTPTransport(o.Timeout, o.CAPEM)
+	t.base.IdleConnTimeout = o.IdleTimeout
+	dialer := &net.Dialer{Timeout: min(o.Timeout, 5*time.Second), KeepAlive: 30 * time.Second}
+	t.base.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return t.wrap(c), nil
+	}
+	return t
+}
+
+// CloseIdleConnections closes the pooled connections.
+func (t *UpstreamTransport) CloseIdleConnections() { t.base.CloseIdleConnections() }
+
+// RoundTrip sends r once, or again on another connection when the one it
+// was given was refused before any byte of r was written.
+func (t *UpstreamTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	var body []byte
+	replayable := r.Body == nil || r.Body == http.NoBody
+	if !replayable && r.ContentLength >= 0 && r.ContentLength <= 16<<20 {
+		b, err := readAll(r.Body, r.ContentLength+1, r.ContentLength)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		body, replayable = b, true
+	}
+	for attempt := 1; ; attempt++ {
+		var conn *upConn
+		var before int64
+		trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+			if conn = connOf(info.Conn); conn != nil {
+				before = conn.written.Load()
+			}
+		}}
+		req := r.WithContext(httptrace.WithClientTrace(r.Context(), trace))
+		if body != nil {
+			mb := &memBody{}
+			mb.Reset(body)
+			req.Body = mb
+		}
+		resp, err := t.base.RoundTrip(req)
+		if err == nil {
+			if conn != nil {
+				conn.hint(resp.Header.Get("Keep-Alive"))
+			}
+			return resp, nil
+		}
+		// Not one byte of req reached the socket: the backend cannot have
+		// read it, whichever side gave up on the connection. (The transport
+		// returns only once its writer is done with req.)
+		unsent := conn != nil && conn.written.Load() == before
+		if !unsent || !replayable || attempt == maxSendAttempts || r.Context().Err() != nil {
+			return nil, err
+		}
+		// The pool may hold more connections as old or as dead: sweep it
+		// rather than be refused by each in turn.
+		t.base.CloseIdleConnections()
+		t.replays.Add(1)
+	}
+}
+
+// retireAfter is how long conn may stay idle and still be reused.
+func (t *UpstreamTransport) retireAfter(c *upConn) time.Duration {
+	d := t.idle
+	if h := time.Duration(c.hinted.Load()); h > 0 {
+		d = min(d, h*3/4)
+	}
+	if l := time.Duration(t.learned.Load()); l > 0 {
+		d = min(d, l*3/4)
+	}
+	return d
+}
+
+// learn records that the backend closed a connection idle for d: the
+// shortest such time counts at once, longer ones (a backend restarted with
+// a longer timeout) only slowly, so that one early close (a restart) costs
+// a few reconnections, not lost requests.
+func (t *UpstreamTransport) learn(d time.Duration) {
+	for {
+		old := t.learned.Load()
+		next := int64(d)
+		if old > 0 && next > old {
+			next = old + (next-old)/8
+		}
+		if t.learned.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
+func (t *UpstreamTransport) wrap(c net.Conn) *upConn {
+	u := &upConn{Conn: c, t: t}
+	if sc, ok := c.(syscall.Conn); ok {
+		u.raw, _ = sc.SyscallConn()
+	}
+	return u
+}
+
+// connOf finds the upConn under a pooled connection (under TLS for https).
+func connOf(c net.Conn) *upConn {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	u, _ := c.(*upConn)
+	return u
+}
+
+// upConn is an upstream connection that knows when it went idle, what the
+// backend announced, how many bytes were written on it, and whether it
+// refuses a new request's write when it is too old or already closed by the
+// backend.
+type upConn struct {
+	net.Conn
+	t   *UpstreamTransport
+	raw syscall.RawConn // nil when the kernel cannot be asked
+
+	written atomic.Int64
+	hinted  atomic.Int64 // ns from Keep-Alive: timeout=N; 0 none
+	closed  atomic.Bool  // closed by keygate
+
+	mu        sync.Mutex
+	lastWrite time.Time
+	lastRead  time.Time // when the last answer bytes arrived
+}
+
+func (c *upConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	now := c.t.now()
+	reused := !c.lastRead.IsZero() && !c.lastRead.Before(c.lastWrite) // a new request after an answer
+	idle := now.Sub(c.lastRead)
+	c.mu.Unlock()
+	if reused && (idle >= c.t.retireAfter(c) || c.peerClosed()) {
+		return 0, errNotSent
+	}
+	n, err := c.Conn.Write(p)
+	c.written.Add(int64(n))
+	c.mu.Lock()
+	c.lastWrite = now
+	c.mu.Unlock()
+	return n, err
+}
+
+func (c *upConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	now := c.t.now()
+	c.mu.Lock()
+	if n > 0 {
+		c.lastRead = now
+	}
+	idleClose := n == 0 && err != nil && !c.lastRead.IsZero() && !c.lastRead.Before(c.lastWrite)
+	idle := now.Sub(c.lastRead)
+	c.mu.Unlock()
+	if idleClose && !c.closed.Load() && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+		c.t.learn(idle)
+	}
+	return n, err
+}
+
+func (c *upConn) Close() error {
+	c.closed.Store(true)
+	return c.Conn.Close()
+}
+
+// hint records a `Keep-Alive: timeout=N` announcement.
+func (c *upConn) hint(v string) {
+	for part := range strings.SplitSeq(v, ",") {
+		k, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "timeout") {
+			continue
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(val)); err == nil && n > 0 && n <= 3600 {
+			c.hinted.Store(int64(time.Duration(n) * time.Second))
+		}
+	}
+}
+
+// peerClosed reports whether the backend's FIN or RST is already queued on
+// the connection, without reading anything.
+func (c *upConn) peerClosed() bool {
+	if c.raw == nil {
+		return false
+	}
+	return peekClosed(c.raw)
+}

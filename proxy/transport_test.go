@@ -1,0 +1,225 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// activateVia sends activation n through g and returns the status.
+func activateVia(t *testing.T, g *gateway, n int) int {
+	t.Helper()
+	return g.do(t, call{path: "/activate-key", token: testTokens["global"], body: activateBody(licenseN(n))}).status
+}
+
+func gatewayTo(t *testing.T, b *idleBackend, o TransportOptions) (*gateway, *UpstreamTransport) {
+	t.Helper()
+	tr := NewUpstreamTransport(o)
+	t.Cleanup(tr.CloseIdleConnections)
+	g := newGateway(t, withUpstreamURL(b.URL()), func(o *Options) { o.Transport = tr })
+	return g, tr
+}
+
+// TestUpstreamRetiresIdleConnections: a backend drops a request that
+// arrives on a connection it has let idle for its timeout. keygate retires
+// connections before that, whether it learns the timeout from its setting,
+// from the backend's Keep-Alive hint, or from a connection the backend
+// closed: no request is dropped, none fails, none is read twice. The test
+// waits at least the backend's timeout between requests, so a slow machine
+// only makes keygate's side surer.
+func TestUpstreamRetiresIdleConnections(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		backend *idleBackend
+		opt     TransportOptions
+		learn   bool // wait for one connection closed by the backend first
+		sends   int
+	}{
+		{"setting", &idleBackend{Idle: 100 * time.Millisecond}, TransportOptions{IdleTimeout: 50 * time.Millisecond}, false, 5},
+		{"hint", &idleBackend{Idle: time.Second, KeepAlive: "timeout=1, max=1000"}, TransportOptions{}, false, 2},
+		{"learned", &idleBackend{Idle: 100 * time.Millisecond, Active: true, ActiveConns: 1}, TransportOptions{}, true, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := startIdleBackend(t, tt.backend)
+			g, tr := gatewayTo(t, b, tt.opt)
+			if got := activateVia(t, g, 0); got != 200 {
+				t.Fatalf("first activation = %d, want 200", got)
+			}
+			if tt.learn {
+				<-b.closed // the backend closed the idle connection
+				for deadline := time.Now().Add(5 * time.Second); tr.learned.Load() == 0; time.Sleep(time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatal("keygate did not see the backend close an idle connection")
+					}
+				}
+			}
+			for i := 1; i <= tt.sends; i++ {
+				time.Sleep(b.Idle + b.Idle/10) // idle past the backend's timeout
+				if got := activateVia(t, g, i); got != 200 {
+					t.Errorf("activation %d after %s idle = %d, want 200", i, b.Idle, got)
+				}
+			}
+			if dups, dropped, _ := b.stats(); dups != 0 || dropped != 0 {
+				t.Errorf("backend read %d requests twice and dropped %d unread, want 0 and 0", dups, dropped)
+			}
+		})
+	}
+}
+
+// TestUpstreamKeepAliveRace sends requests at intervals that race a backend
+// closing connections idle for 50ms: none fails and none reaches the backend
+// twice. The backend's first close teaches keygate its timeout; from then on
+// every interval is at least 9/10 of it, past the 3/4 at which keygate
+// retires a connection, so keygate never offers the backend a connection it
+// may be closing, however slow the machine.
+func TestUpstreamKeepAliveRace(t *testing.T) {
+	t.Parallel()
+	const idle = 50 * time.Millisecond
+	b := startIdleBackend(t, &idleBackend{Idle: idle, Active: true})
+	g, tr := gatewayTo(t, b, TransportOptions{})
+	if got := activateVia(t, g, 0); got != 200 {
+		t.Fatalf("first activation = %d, want 200", got)
+	}
+	<-b.closed
+	for deadline := time.Now().Add(5 * time.Second); tr.learned.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("keygate did not see the backend close an idle connection")
+		}
+	}
+	failed := 0
+	const n = 30
+	for i := 1; i <= n; i++ {
+		time.Sleep(idle*9/10 + time.Duration(i%5)*idle/20) // 45 to 65ms: the backend's timer and the request race
+		if activateVia(t, g, i) != 200 {
+			failed++
+		}
+	}
+	dups, dropped, conns := b.stats()
+	if failed != 0 || dups != 0 {
+		t.Errorf("%d of %d requests failed and %d reached the backend twice, want 0 and 0", failed, n, dups)
+	}
+	t.Logf("%d requests, %d connections, %d dropped unread by the backend, %d replays", n+1, conns, dropped, tr.replays.Load())
+}
+
+// TestUpstreamNeverReplaysWhatWasSent: a backend that reads an activation
+// and dies without answering gets it once; the client gets a contract 500.
+func TestUpstreamNeverReplaysWhatWasSent(t *testing.T) {
+	t.Parallel()
+	victim := activateBody(licenseN(7))
+	b := startIdleBackend(t, &idleBackend{Idle: time.Hour, DieAfterRead: func(body string) bool { return body == victim }})
+	g, tr := gatewayTo(t, b, TransportOptions{})
+	if got := activateVia(t, g, 6); got != 200 { // a pooled connection to reuse
+		t.Fatalf("first activation = %d, want 200", got)
+	}
+	if got := activateVia(t, g, 7); got != 500 {
+		t.Errorf("activation the backend read and never answered = %d, want 500", got)
+	}
+	if got := b.times(victim); got != 1 {
+		t.Errorf("backend read the activation %d times, want 1: a request that was written is never replayed", got)
+	}
+	if got := tr.replays.Load(); got != 0 {
+		t.Errorf("replays = %d, want 0", got)
+	}
+}
+
+// TestUpstreamDeadConnectionNotWritten: once the backend's FIN has arrived
+// on a pooled connection, keygate writes nothing on it and the transport
+// sends the request on a new one.
+func TestUpstreamDeadConnectionNotWritten(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, "answer\n")
+		c.Close() // the backend's idle timer fires
+		got <- line
+	}()
+	tr := NewUpstreamTransport(TransportOptions{})
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tr.wrap(raw)
+	defer c.Close()
+	if _, err := io.WriteString(c, "request 1\n"); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || line != "answer\n" {
+		t.Fatalf("answer = %q, %v", line, err)
+	}
+	<-got
+	for deadline := time.Now().Add(5 * time.Second); !c.peerClosed(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the backend's FIN never showed")
+		}
+	}
+	before := c.written.Load()
+	n, err := io.WriteString(c, "request 2\n")
+	if n != 0 || !errors.Is(err, errNotSent) || c.written.Load() != before {
+		t.Errorf("Write on a connection the backend closed = %d, %v, want 0, errNotSent and nothing written", n, err)
+	}
+}
+
+// TestKeepAliveHint reads the timeout of Keep-Alive answers, ignoring
+// what makes no sense.
+func TestKeepAliveHint(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+	}{
+		{"timeout=5", 5 * time.Second},
+		{"timeout=5, max=1000", 5 * time.Second},
+		{"max=10, Timeout = 2", 2 * time.Second},
+		{"timeout=0", 0},
+		{"timeout=-3", 0},
+		{"timeout=abc", 0},
+		{"timeout=99999", 0},
+		{"", 0},
+	}
+	for _, tt := range tests {
+		c := &upConn{}
+		c.hint(tt.in)
+		if got := time.Duration(c.hinted.Load()); got != tt.want {
+			t.Errorf("hint(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestLearnIdleTimeout: the shortest close counts at once, longer ones
+// slowly.
+func TestLearnIdleTimeout(t *testing.T) {
+	tr := NewUpstreamTransport(TransportOptions{})
+	steps := []struct {
+		seen, want time.Duration
+	}{
+		{2 * time.Second, 2 * time.Second},
+		{time.Second, time.Second},
+		{9 * time.Second, 2 * time.Second}, // 1s + (9s-1s)/8
+	}
+	for _, s := range steps {
+		tr.learn(s.seen)
+		if got := time.Duration(tr.learned.Load()); got != s.want {
+			t.Errorf("learn(%s) = %s, want %s", s.seen, got, s.want)
+		}
+	}
+	c := &upConn{}
+	c.hint("timeout=1")
+	if got := tr.retireAfter(c); got != 750*time.Millisecond {
+		t.Errorf("retireAfter = %s, want 750ms (3/4 of the shortest)", got)
+	}
+}
