@@ -24,7 +24,10 @@ import (
 //   - It retires a pooled connection before the backend would close it: one
 //     idle longer than TransportOptions.IdleTimeout, than 3/4 of the
 //     backend's own `Keep-Alive: timeout=N` hint, or than 3/4 of the idle
-//     time after which the backend was last seen closing a connection.
+//     time after which the backend was last seen closing a connection, or
+//     dropping a request sent on a connection idle that long (as load
+//     balancers that forget idle flows without a word do; that one request
+//     is lost, the next ones are not).
 //   - Just before the first byte of a request goes on a reused connection,
 //     it asks the kernel whether the backend has already closed it (its FIN
 //     or RST is queued); such a connection is not written to either.
@@ -36,6 +39,11 @@ import (
 
 // defaultUpstreamIdle is TransportOptions.IdleTimeout's default.
 const defaultUpstreamIdle = 30 * time.Second
+
+// minLearned is the shortest idle close keygate learns from: shorter ones
+// are answers cut short or backends that crashed mid-request, not idle
+// timeouts.
+const minLearned = 10 * time.Millisecond
 
 // maxSendAttempts bounds the connections a request may be refused on
 // before it is sent (each refusal also sweeps the idle pool).
@@ -230,13 +238,22 @@ func (c *upConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	now := c.t.now()
 	c.mu.Lock()
+	var idle time.Duration
+	if n == 0 && err != nil && !c.lastRead.IsZero() {
+		if c.lastRead.Before(c.lastWrite) {
+			// A request on a reused connection got no answer at all: the
+			// backend (or a load balancer that drops idle flows without a
+			// word) had given up on it after at most this long.
+			idle = c.lastWrite.Sub(c.lastRead)
+		} else {
+			idle = now.Sub(c.lastRead) // closed while idle
+		}
+	}
 	if n > 0 {
 		c.lastRead = now
 	}
-	idleClose := n == 0 && err != nil && !c.lastRead.IsZero() && !c.lastRead.Before(c.lastWrite)
-	idle := now.Sub(c.lastRead)
 	c.mu.Unlock()
-	if idleClose && !c.closed.Load() && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+	if idle >= minLearned && !c.closed.Load() && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
 		c.t.learn(idle)
 	}
 	return n, err

@@ -223,3 +223,33 @@ func TestLearnIdleTimeout(t *testing.T) {
 		t.Errorf("retireAfter = %s, want 750ms (3/4 of the shortest)", got)
 	}
 }
+
+// TestUpstreamLearnsFromDroppedRequest: a load balancer that forgets idle
+// flows without a word drops the first request sent after its timeout (it
+// was written: keygate cannot resend it), and keygate learns the timeout
+// from it; later requests after as long an idle time get new connections.
+func TestUpstreamLearnsFromDroppedRequest(t *testing.T) {
+	t.Parallel()
+	b := startIdleBackend(t, &idleBackend{Idle: 100 * time.Millisecond})
+	g, tr := gatewayTo(t, b, TransportOptions{})
+	if got := activateVia(t, g, 0); got != 200 {
+		t.Fatalf("first activation = %d, want 200", got)
+	}
+	time.Sleep(b.Idle + b.Idle/10)
+	if got := activateVia(t, g, 1); got != 500 {
+		t.Fatalf("activation on a silently dropped connection = %d, want 500 (written, so never resent)", got)
+	}
+	wait := time.Duration(tr.learned.Load())
+	if wait < b.Idle {
+		t.Fatalf("learned %s from the dropped request, want at least the %s it had been idle", wait, b.Idle)
+	}
+	for i := 2; i < 5; i++ {
+		time.Sleep(wait) // as idle as the dropped one was
+		if got := activateVia(t, g, i); got != 200 {
+			t.Errorf("activation %d = %d, want 200", i, got)
+		}
+	}
+	if dups, dropped, _ := b.stats(); dups != 0 || dropped != 1 {
+		t.Errorf("backend read %d requests twice and dropped %d, want 0 and 1", dups, dropped)
+	}
+}
