@@ -123,4 +123,3 @@ func waitLong(t *testing.T, what string, cond func() bool) {
 		time.Sleep(25 * time.Millisecond)
 	}
 }
-
