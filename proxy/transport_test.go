@@ -253,3 +253,16 @@ func TestUpstreamLearnsFromDroppedRequest(t *testing.T) {
 		t.Errorf("backend read %d requests twice and dropped %d, want 0 and 1", dups, dropped)
 	}
 }
+
+// BenchmarkServeHTTPPlainPool is BenchmarkServeHTTP over the plain
+// http.Transport keygate used before UpstreamTransport: the difference is
+// the price of retirement, the kernel peek and the replay bookkeeping.
+func BenchmarkServeHTTPPlainPool(b *testing.B) {
+	g := newGateway(b, func(o *Options) { o.Transport = newHTTPTransport(2*time.Second, nil) })
+	for _, r := range g.policy.Routes {
+		for _, l := range r.Limits {
+			l.Rate, l.Burst = 1<<30, 1<<30
+		}
+	}
+	benchActivate(b, g)
+}

@@ -326,3 +326,23 @@ func TestFallbackLocalShare(t *testing.T) {
 		t.Error("Allow after Refund denied, want the unit back")
 	}
 }
+
+// BenchmarkFallbackDegraded is a request while the breaker is open between
+// trials (the primary is down, the prober is waiting for its cooldown): the
+// local limiter's cost and nothing more, however dead Redis is. Compare
+// with BenchmarkMemoryAllow.
+func BenchmarkFallbackDegraded(b *testing.B) {
+	f, err := NewFallback(&fakePrimary{err: errors.New("down")}, NewMemory(), FallbackOptions{Cooldown: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	reqs, res := twoRules(), make([]Result, 2)
+	f.Allow(context.Background(), reqs, res) // trips
+	b.ReportAllocs()
+	for b.Loop() {
+		if ok, err := f.Allow(context.Background(), reqs, res); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
