@@ -266,3 +266,19 @@ func BenchmarkServeHTTPPlainPool(b *testing.B) {
 	}
 	benchActivate(b, g)
 }
+
+// FuzzKeepAliveHint feeds the backend's Keep-Alive header, which keygate
+// does not control, to the hint parser: it never panics and keeps a hint
+// only between one second and an hour.
+func FuzzKeepAliveHint(f *testing.F) {
+	for _, s := range []string{"timeout=5", "timeout=5, max=100", "max=1,timeout=", "timeout=99999999999999999999", "=,=,"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		c := &upConn{}
+		c.hint(v)
+		if h := time.Duration(c.hinted.Load()); h != 0 && (h < time.Second || h > time.Hour) {
+			t.Errorf("hint(%q) = %s, want 0 or 1s to 1h", v, h)
+		}
+	})
+}

@@ -123,3 +123,33 @@ func waitLong(t *testing.T, what string, cond func() bool) {
 		time.Sleep(25 * time.Millisecond)
 	}
 }
+
+// TestRedisPausedRecovery pauses Redis (SIGSTOP: calls time out rather than
+// fail) under two replicas' traffic, resumes it, and with no traffic after
+// that waits for both replicas' probes to notice; then a fresh key is
+// admitted exactly its limit, 40 activations 4 at a time.
+func TestRedisPausedRecovery(t *testing.T) {
+	rs := redistest.Start(t)
+	up := legacyBackend(t)
+	kgs := replicas(t, 2, rs.URL(), up.URL, "KEYGATE_REDIS_TIMEOUT=300ms")
+	getKey := fmt.Sprintf(`{"productId":%q,"licenseKey":%q}`, backend.ProductID, backend.LicenseKey)
+	rs.Pause()
+	t.Cleanup(rs.Resume)
+	waitFor(t, "both replicas degraded", func() bool {
+		for _, kg := range kgs {
+			if r, err := send(kg.api, "/get-key", "alpha", getKey); err != nil || inContract(r) != "" {
+				t.Errorf("get-key with Redis paused: %v %s", err, inContract(r))
+			}
+		}
+		return fallbackActive(t, kgs[0]) == "1" && fallbackActive(t, kgs[1]) == "1"
+	})
+	rs.Resume()
+	back := time.Now()
+	waitFor(t, "both replicas back on Redis", func() bool {
+		return fallbackActive(t, kgs[0]) == "0" && fallbackActive(t, kgs[1]) == "0"
+	})
+	t.Logf("both replicas back on Redis %s after it resumed, without traffic", time.Since(back).Round(time.Millisecond))
+	if got := activationsAtConcurrency(t, kgs, 40, 4, backend.FullKey); got < 9 || got > 11 {
+		t.Errorf("after Redis resumed, %d of 40 activations of a fresh key (4 at a time) were admitted, want 10±1", got)
+	}
+}
