@@ -118,31 +118,27 @@ func (t *UpstreamTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		body, replayable = b, true
 	}
+	a := &sendAttempt{}
+	a.trace.GotConn = a.gotConn
+	ctx := httptrace.WithClientTrace(r.Context(), &a.trace)
 	for attempt := 1; ; attempt++ {
-		var conn *upConn
-		var before int64
-		trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-			if conn = connOf(info.Conn); conn != nil {
-				before = conn.written.Load()
-			}
-		}}
-		req := r.WithContext(httptrace.WithClientTrace(r.Context(), trace))
+		a.conn, a.before = nil, 0
+		req := r.WithContext(ctx)
 		if body != nil {
-			mb := &memBody{}
-			mb.Reset(body)
-			req.Body = mb
+			a.body.Reset(body)
+			req.Body = &a.body
 		}
 		resp, err := t.base.RoundTrip(req)
 		if err == nil {
-			if conn != nil {
-				conn.hint(resp.Header.Get("Keep-Alive"))
+			if a.conn != nil {
+				a.conn.hint(resp.Header.Get("Keep-Alive"))
 			}
 			return resp, nil
 		}
 		// Not one byte of req reached the socket: the backend cannot have
 		// read it, whichever side gave up on the connection. (The transport
 		// returns only once its writer is done with req.)
-		unsent := conn != nil && conn.written.Load() == before
+		unsent := a.conn != nil && a.conn.written.Load() == a.before
 		if !unsent || !replayable || attempt == maxSendAttempts || r.Context().Err() != nil {
 			return nil, err
 		}
@@ -150,6 +146,21 @@ func (t *UpstreamTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		// rather than be refused by each in turn.
 		t.base.CloseIdleConnections()
 		t.replays.Add(1)
+	}
+}
+
+// sendAttempt is what RoundTrip learns of the connection a request got, in
+// one allocation with the trace that tells it.
+type sendAttempt struct {
+	conn   *upConn
+	before int64 // bytes written on conn before the request
+	body   memBody
+	trace  httptrace.ClientTrace
+}
+
+func (a *sendAttempt) gotConn(info httptrace.GotConnInfo) {
+	if a.conn = connOf(info.Conn); a.conn != nil {
+		a.before = a.conn.written.Load()
 	}
 }
 
@@ -185,7 +196,9 @@ func (t *UpstreamTransport) learn(d time.Duration) {
 func (t *UpstreamTransport) wrap(c net.Conn) *upConn {
 	u := &upConn{Conn: c, t: t}
 	if sc, ok := c.(syscall.Conn); ok {
-		u.raw, _ = sc.SyscallConn()
+		if u.raw, _ = sc.SyscallConn(); u.raw != nil {
+			u.peek = u.peekFunc()
+		}
 	}
 	return u
 }
@@ -207,6 +220,12 @@ type upConn struct {
 	net.Conn
 	t   *UpstreamTransport
 	raw syscall.RawConn // nil when the kernel cannot be asked
+	// peek, run by raw.Control, sets gone when the backend's FIN or RST is
+	// queued; nil where the kernel cannot be asked. Only the connection's
+	// writer uses them, one request at a time.
+	peek    func(fd uintptr)
+	gone    bool
+	peekBuf [1]byte
 
 	written atomic.Int64
 	hinted  atomic.Int64 // ns from Keep-Alive: timeout=N; 0 none
@@ -280,8 +299,12 @@ func (c *upConn) hint(v string) {
 // peerClosed reports whether the backend's FIN or RST is already queued on
 // the connection, without reading anything.
 func (c *upConn) peerClosed() bool {
-	if c.raw == nil {
+	if c.peek == nil {
 		return false
 	}
-	return peekClosed(c.raw)
+	c.gone = false
+	if err := c.raw.Control(c.peek); err != nil {
+		return false
+	}
+	return c.gone
 }

@@ -2,7 +2,6 @@
 
 package proxy
 
-import "syscall"
-
-// peekClosed cannot ask the kernel here: only the idle limits apply.
-func peekClosed(syscall.RawConn) bool { return false }
+// peekFunc is nil here: the kernel cannot be asked, only the idle limits
+// apply.
+func (c *upConn) peekFunc() func(uintptr) { return nil }

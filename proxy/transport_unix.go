@@ -4,16 +4,13 @@ package proxy
 
 import "syscall"
 
-// peekClosed asks the kernel, without consuming anything and without
-// waiting, whether the peer has closed the socket: a zero-length peek is
-// its FIN, ECONNRESET its RST. Control does not take the read lock, so it
-// runs beside the transport's pending Read.
-func peekClosed(rc syscall.RawConn) bool {
-	closed := false
-	rc.Control(func(fd uintptr) {
-		var b [1]byte
-		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		closed = (err == nil && n == 0) || err == syscall.ECONNRESET
-	})
-	return closed
+// peekFunc returns the function that asks the kernel, without consuming
+// anything and without waiting, whether the peer has closed c: a
+// zero-length peek is its FIN, ECONNRESET its RST. raw.Control runs it
+// without taking the read lock, so beside the transport's pending Read.
+func (c *upConn) peekFunc() func(uintptr) {
+	return func(fd uintptr) {
+		n, _, err := syscall.Recvfrom(int(fd), c.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		c.gone = (err == nil && n == 0) || err == syscall.ECONNRESET
+	}
 }
