@@ -268,12 +268,12 @@ func (f *Fallback) endTrial() {
 func (f *Fallback) succeeded() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.finishTrial()
 	f.cooldown = 0
 	if f.degraded.Load() {
 		f.degraded.Store(false)
 		f.notify(false)
 	}
+	f.finishTrial() // after the state: waiters read it when they wake
 }
 
 // failed opens the breaker, or keeps it open for longer when a trial

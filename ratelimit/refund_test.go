@@ -145,10 +145,12 @@ func TestFallbackRefund(t *testing.T) {
 	srv := startRedis(t)
 	primary := newRedis(t, srv, RedisOptions{DenyCacheSize: -1})
 	local := NewMemory()
-	f, err := NewFallback(primary, local, FallbackOptions{})
+	// a cooldown of an hour: once degraded, Fallback stays so (no probe)
+	f, err := NewFallback(primary, local, FallbackOptions{Cooldown: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(f.Close)
 	ctx := context.Background()
 	l := Limit{Rate: 1, Period: time.Hour, Burst: 1}
 	res := make([]Result, 1)
@@ -156,7 +158,11 @@ func TestFallbackRefund(t *testing.T) {
 		ok, _ := lim.Allow(ctx, []Request{{Key: key, Limit: l, Peek: true}}, res)
 		return ok
 	}
-	for name, lim := range map[string]Limiter{"primary": primary, "local": local} {
+	for _, tc := range []struct {
+		name string
+		lim  Limiter
+	}{{"primary", primary}, {"local", local}} { // in this order: degraded stays degraded
+		name, lim := tc.name, tc.lim
 		key := "fb-" + name
 		if name == "local" {
 			f.failed(false) // degraded: answers come from local
