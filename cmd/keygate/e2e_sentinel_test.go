@@ -131,7 +131,7 @@ func waitLong(t *testing.T, what string, cond func() bool) {
 func TestRedisPausedRecovery(t *testing.T) {
 	rs := redistest.Start(t)
 	up := legacyBackend(t)
-	kgs := replicas(t, 2, rs.URL(), up.URL, "KEYGATE_REDIS_TIMEOUT=300ms")
+	kgs := replicas(t, 2, rs.URL(), up.URL, "KEYGATE_REDIS_TIMEOUT=1s") // short enough to trip on a paused Redis, long enough for a busy machine
 	getKey := fmt.Sprintf(`{"productId":%q,"licenseKey":%q}`, backend.ProductID, backend.LicenseKey)
 	rs.Pause()
 	t.Cleanup(rs.Resume)
