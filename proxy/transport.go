@@ -75,6 +75,7 @@ type UpstreamTransport struct {
 	base    *http.Transport
 	idle    time.Duration
 	learned atomic.Int64 // ns: idle time after which the backend closes; 0 unknown
+	learnAt atomic.Int64 // unix ns of the last observation behind learned
 	now     func() time.Time
 
 	replays atomic.Uint64 // requests sent again after a refused connection
@@ -170,24 +171,40 @@ func (t *UpstreamTransport) retireAfter(c *upConn) time.Duration {
 	if h := time.Duration(c.hinted.Load()); h > 0 {
 		d = min(d, h*3/4)
 	}
-	if l := time.Duration(t.learned.Load()); l > 0 {
+	if l := t.learnedNow(); l > 0 {
 		d = min(d, l*3/4)
 	}
 	return d
 }
 
+// learnTTL is how long a learned idle timeout holds without a new
+// observation: one early close (a backend restarting drops connections
+// whatever their idle time) must not cost keep-alive for good.
+const learnTTL = 10 * time.Minute
+
+// learnedNow returns the learned idle timeout, or 0 when there is none or
+// it is older than learnTTL.
+func (t *UpstreamTransport) learnedNow() time.Duration {
+	l := time.Duration(t.learned.Load())
+	if l == 0 || t.now().UnixNano()-t.learnAt.Load() > int64(learnTTL) {
+		return 0
+	}
+	return l
+}
+
 // learn records that the backend closed a connection idle for d: the
 // shortest such time counts at once, longer ones (a backend restarted with
-// a longer timeout) only slowly, so that one early close (a restart) costs
-// a few reconnections, not lost requests.
+// a longer timeout) only slowly, and all of it is forgotten learnTTL after
+// the last observation.
 func (t *UpstreamTransport) learn(d time.Duration) {
 	for {
 		old := t.learned.Load()
 		next := int64(d)
-		if old > 0 && next > old {
-			next = old + (next-old)/8
+		if cur := int64(t.learnedNow()); cur > 0 && next > cur {
+			next = cur + (next-cur)/8
 		}
 		if t.learned.CompareAndSwap(old, next) {
+			t.learnAt.Store(t.now().UnixNano())
 			return
 		}
 	}

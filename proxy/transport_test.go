@@ -222,6 +222,15 @@ func TestLearnIdleTimeout(t *testing.T) {
 	if got := tr.retireAfter(c); got != 750*time.Millisecond {
 		t.Errorf("retireAfter = %s, want 750ms (3/4 of the shortest)", got)
 	}
+	now := time.Now()
+	tr.now = func() time.Time { return now.Add(learnTTL + time.Second) }
+	if got := tr.retireAfter(&upConn{}); got != defaultUpstreamIdle {
+		t.Errorf("retireAfter %s after the last close = %s, want %s: learnt timeouts expire", learnTTL, got, defaultUpstreamIdle)
+	}
+	tr.learn(5 * time.Second) // after expiry a new observation counts at once
+	if got := time.Duration(tr.learned.Load()); got != 5*time.Second {
+		t.Errorf("learn(5s) after expiry = %s, want 5s", got)
+	}
 }
 
 // TestUpstreamLearnsFromDroppedRequest: a load balancer that forgets idle
