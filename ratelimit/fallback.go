@@ -77,10 +77,13 @@ type FallbackStats struct {
 // Fallback is a limiter that asks a primary (Redis) and, while the primary
 // fails, answers in its Mode instead. It is a circuit breaker: after a
 // failure it stops calling the primary for a cooldown, so that a dead Redis
-// adds no latency to requests, then lets one trial request through; the
-// trial's success returns it to the primary, its failure doubles the
-// cooldown. Fallback is safe for concurrent use. The zero value is not
-// usable; call NewFallback.
+// adds no latency to requests, then lets one trial through: a ping by its
+// background prober when the primary can be pinged, traffic or not, or
+// else the next request. The trial's success returns it to the primary, its
+// failure doubles the cooldown. Requests that arrive while a trial is in
+// flight wait for its outcome (TrialWait at most). Fallback is safe for
+// concurrent use; Close stops its prober. The zero value is not usable;
+// call NewFallback.
 type Fallback struct {
 	ask  func(context.Context, []Request, []Result) (allowed, asked bool, err error)
 	ping func(context.Context) error // nil when the primary cannot be pinged
@@ -106,7 +109,7 @@ type Fallback struct {
 // NewFallback returns a limiter that asks primary and falls back to local
 // (used in ModeLocal; it should be a *Memory) while primary fails. When
 // primary has a Ping(context.Context) error method, as *Redis does,
-// Fallback.Ping uses it.
+// Fallback.Ping and the background prober use it.
 func NewFallback(primary, local Limiter, opt FallbackOptions) (*Fallback, error) {
 	var errs []error
 	if primary == nil {
