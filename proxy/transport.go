@@ -78,7 +78,8 @@ type UpstreamTransport struct {
 	learnAt atomic.Int64 // unix ns of the last observation behind learned
 	now     func() time.Time
 
-	replays atomic.Uint64 // requests sent again after a refused connection
+	replays atomic.Uint64 // requests sent again: none of them had been written
+	retired atomic.Uint64 // writes refused on connections too old or closed
 }
 
 // NewUpstreamTransport returns the upstream transport configured by o.
@@ -260,6 +261,7 @@ func (c *upConn) Write(p []byte) (int, error) {
 	idle := now.Sub(c.lastRead)
 	c.mu.Unlock()
 	if reused && (idle >= c.t.retireAfter(c) || c.peerClosed()) {
+		c.t.retired.Add(1)
 		return 0, errNotSent
 	}
 	n, err := c.Conn.Write(p)

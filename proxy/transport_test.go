@@ -68,6 +68,9 @@ func TestUpstreamRetiresIdleConnections(t *testing.T) {
 			if dups, dropped, _ := b.stats(); dups != 0 || dropped != 0 {
 				t.Errorf("backend read %d requests twice and dropped %d unread, want 0 and 0", dups, dropped)
 			}
+			if got := tr.retired.Load(); got == 0 && tt.name != "setting" { // the pool itself drops what IdleTimeout retires
+				t.Errorf("retired = %d, want > 0", got)
+			}
 		})
 	}
 }
@@ -290,4 +293,28 @@ func FuzzKeepAliveHint(f *testing.F) {
 			t.Errorf("hint(%q) = %s, want 0 or 1s to 1h", v, h)
 		}
 	})
+}
+
+// TestWatchUpstream exports the transport's counts.
+func TestWatchUpstream(t *testing.T) {
+	tr := NewUpstreamTransport(TransportOptions{})
+	tr.retired.Add(3)
+	tr.replays.Add(2)
+	m := NewMetrics()
+	m.WatchUpstream(tr)
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if len(f.GetMetric()) == 1 && f.GetMetric()[0].GetCounter() != nil {
+			got[f.GetName()] = f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	for name, want := range map[string]float64{"keygate_upstream_retired_total": 3, "keygate_upstream_resent_total": 2} {
+		if got[name] != want {
+			t.Errorf("%s = %v, want %v", name, got[name], want)
+		}
+	}
 }
