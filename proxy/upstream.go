@@ -30,9 +30,15 @@ const (
 	defaultAnswerCap = 256 << 10 // successes (Options.MaxAnswerBytes): Keymint's are a few hundred bytes
 )
 
-// NewTransport returns the upstream transport: keep-alive connections sized
-// for a busy single upstream, a response-header timeout, and for https the
-// system roots plus the PEM certificates in caPEM, if any.
+// NewTransport returns the upstream transport with the default idle
+// handling: NewUpstreamTransport with timeout and caPEM.
+func NewTransport(timeout time.Duration, caPEM []byte) *UpstreamTransport {
+	return NewUpstreamTransport(TransportOptions{Timeout: timeout, CAPEM: caPEM})
+}
+
+// newHTTPTransport returns the pool under UpstreamTransport: keep-alive
+// connections sized for a busy single upstream, a response-header timeout,
+// and for https the system roots plus the PEM certificates in caPEM, if any.
 //
 // The pool holds at most upstreamConns connections, all kept alive between
 // requests: past that many requests in flight, more wait for a connection
@@ -42,7 +48,7 @@ const (
 // half of them after every burst; with it keygate served more requests a
 // second with 1,000 clients, at a lower p99 and less memory (see the
 // README's Performance section).
-func NewTransport(timeout time.Duration, caPEM []byte) *http.Transport {
+func newHTTPTransport(timeout time.Duration, caPEM []byte) *http.Transport {
 	t := &http.Transport{
 		Proxy:                 nil, // keygate talks to its upstream directly
 		DialContext:           (&net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second}).DialContext,

@@ -35,7 +35,7 @@ type Limiter interface {
 
 const (
 	defaultCooldown    = 500 * time.Millisecond
-	defaultMaxCooldown = 5 * time.Second
+	defaultMaxCooldown = time.Second
 )
 
 // FallbackOptions configures a Fallback. The zero value uses the defaults.
@@ -46,8 +46,20 @@ type FallbackOptions struct {
 	// fails; 0 means 500ms. Each failed trial doubles it, up to
 	// MaxCooldown; a success resets it.
 	Cooldown time.Duration
-	// MaxCooldown caps the cooldown; 0 means 5s.
+	// MaxCooldown caps the cooldown; 0 means 1s, so that the prober notices
+	// a returning primary within a second however long the outage.
 	MaxCooldown time.Duration
+	// TrialWait bounds how long a request that arrives while a trial of
+	// the primary is in flight waits for its outcome before it is decided
+	// in Mode; 0 means 50ms, the default Redis timeout. Set it to the
+	// primary's timeout.
+	TrialWait time.Duration
+	// LocalShare, in ModeLocal, divides every limit the local limiter
+	// enforces: with N replicas that each see about 1/N of the traffic,
+	// LocalShare N keeps their sum near the shared limit during an outage
+	// instead of N times it. 0 and 1 mean each replica enforces the whole
+	// limit.
+	LocalShare int
 	// OnStateChange, when not nil, is called once per change, in order,
 	// with true when Fallback starts answering in failure mode and false
 	// when the primary is back. It is called with Fallback's lock held: it
@@ -65,10 +77,13 @@ type FallbackStats struct {
 // Fallback is a limiter that asks a primary (Redis) and, while the primary
 // fails, answers in its Mode instead. It is a circuit breaker: after a
 // failure it stops calling the primary for a cooldown, so that a dead Redis
-// adds no latency to requests, then lets one trial request through; the
-// trial's success returns it to the primary, its failure doubles the
-// cooldown. Fallback is safe for concurrent use. The zero value is not
-// usable; call NewFallback.
+// adds no latency to requests, then lets one trial through: a ping by its
+// background prober when the primary can be pinged, traffic or not, or
+// else the next request. The trial's success returns it to the primary, its
+// failure doubles the cooldown. Requests that arrive while a trial is in
+// flight wait for its outcome (TrialWait at most). Fallback is safe for
+// concurrent use; Close stops its prober. The zero value is not usable;
+// call NewFallback.
 type Fallback struct {
 	ask  func(context.Context, []Request, []Result) (allowed, asked bool, err error)
 	ping func(context.Context) error // nil when the primary cannot be pinged
@@ -84,13 +99,17 @@ type Fallback struct {
 	mu       sync.Mutex
 	cooldown time.Duration // current; 0 while healthy
 	retryAt  time.Time     // while degraded, when the next trial may go
-	probing  bool          // a trial is under way
+	trial    chan struct{} // while a trial is under way; closed when it ends
+	prober   bool          // the background prober runs
+	closed   bool          // Close was called
+	stop     chan struct{} // closed by Close
+	waiting  atomic.Int64  // requests waiting for a trial (for tests)
 }
 
 // NewFallback returns a limiter that asks primary and falls back to local
 // (used in ModeLocal; it should be a *Memory) while primary fails. When
 // primary has a Ping(context.Context) error method, as *Redis does,
-// Fallback.Ping uses it.
+// Fallback.Ping and the background prober use it.
 func NewFallback(primary, local Limiter, opt FallbackOptions) (*Fallback, error) {
 	var errs []error
 	if primary == nil {
@@ -109,6 +128,12 @@ func NewFallback(primary, local Limiter, opt FallbackOptions) (*Fallback, error)
 	if opt.Cooldown < 0 {
 		errs = append(errs, fmt.Errorf("Cooldown %s must be >= 0", opt.Cooldown))
 	}
+	if opt.TrialWait < 0 {
+		errs = append(errs, fmt.Errorf("TrialWait %s must be >= 0", opt.TrialWait))
+	}
+	if opt.LocalShare < 0 {
+		errs = append(errs, fmt.Errorf("LocalShare %d must be >= 0", opt.LocalShare))
+	}
 	if opt.MaxCooldown < 0 {
 		errs = append(errs, fmt.Errorf("MaxCooldown %s must be >= 0", opt.MaxCooldown))
 	}
@@ -122,7 +147,13 @@ func NewFallback(primary, local Limiter, opt FallbackOptions) (*Fallback, error)
 		opt.MaxCooldown = max(defaultMaxCooldown, opt.Cooldown)
 	}
 	opt.MaxCooldown = max(opt.MaxCooldown, opt.Cooldown)
-	f := &Fallback{local: local, opt: opt, now: time.Now}
+	if opt.TrialWait == 0 {
+		opt.TrialWait = defaultTrialWait
+	}
+	if opt.LocalShare > 1 && local != nil {
+		local = &sharedLocal{base: local, n: opt.LocalShare}
+	}
+	f := &Fallback{local: local, opt: opt, now: time.Now, stop: make(chan struct{})}
 	if p, ok := primary.(interface {
 		allow(context.Context, []Request, []Result) (bool, bool, error)
 	}); ok {
@@ -148,7 +179,11 @@ func NewFallback(primary, local Limiter, opt FallbackOptions) (*Fallback, error)
 func (f *Fallback) Allow(ctx context.Context, reqs []Request, res []Result) (bool, error) {
 	probe := false
 	if f.degraded.Load() {
-		if probe = f.startTrial(); !probe {
+		var local bool
+		if probe, local = f.enter(ctx); local {
+			if err := ctx.Err(); err != nil {
+				return false, err
+			}
 			return f.fallBack(ctx, reqs, res, nil)
 		}
 	}
@@ -225,25 +260,10 @@ func (f *Fallback) fallBack(ctx context.Context, reqs []Request, res []Result, c
 	}
 }
 
-// startTrial reports whether this request may be the one trial the open
-// breaker lets through.
-func (f *Fallback) startTrial() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.degraded.Load() {
-		return true // recovered meanwhile
-	}
-	if f.probing || f.now().Before(f.retryAt) {
-		return false
-	}
-	f.probing = true
-	return true
-}
-
 // endTrial ends a trial that taught nothing.
 func (f *Fallback) endTrial() {
 	f.mu.Lock()
-	f.probing = false
+	f.finishTrial()
 	f.mu.Unlock()
 }
 
@@ -251,12 +271,12 @@ func (f *Fallback) endTrial() {
 func (f *Fallback) succeeded() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.probing = false
 	f.cooldown = 0
 	if f.degraded.Load() {
 		f.degraded.Store(false)
 		f.notify(false)
 	}
+	f.finishTrial() // after the state: waiters read it when they wake
 }
 
 // failed opens the breaker, or keeps it open for longer when a trial
@@ -273,8 +293,9 @@ func (f *Fallback) failed(probe bool) {
 		f.trips.Add(1)
 		f.degraded.Store(true)
 		f.notify(true)
+		f.startProber()
 	case probe:
-		f.probing = false
+		f.finishTrial()
 		f.cooldown = min(2*f.cooldown, f.opt.MaxCooldown)
 		f.retryAt = f.now().Add(f.cooldown)
 	}

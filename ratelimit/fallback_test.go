@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -68,7 +69,7 @@ var oneRule = []Request{{Key: "k", Limit: Limit{Rate: 1, Period: time.Hour, Burs
 func TestFallbackBreaker(t *testing.T) {
 	p := &fakePrimary{}
 	var states []bool
-	f, err := NewFallback(p, NewMemory(), FallbackOptions{OnStateChange: func(d bool) { states = append(states, d) }})
+	f, err := NewFallback(p, NewMemory(), FallbackOptions{TrialWait: time.Hour, OnStateChange: func(d bool) { states = append(states, d) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestFallbackBreaker(t *testing.T) {
 	if !f.Degraded() {
 		t.Fatal("Degraded = false after a failure")
 	}
-	for _, cooldown := range []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second} {
+	for _, cooldown := range []time.Duration{500 * time.Millisecond, time.Second, time.Second, time.Second, time.Second, time.Second} {
 		calls := p.calls.Load()
 		clock.Advance(cooldown - time.Millisecond)
 		for range 10 {
@@ -107,29 +108,39 @@ func TestFallbackBreaker(t *testing.T) {
 		wantCalls(calls + 1)
 	}
 
-	// While a trial is under way, other requests do not wait for it.
+	// While a trial is under way, other requests wait for its outcome and
+	// then ask the primary, which is back: none is decided locally.
 	p.set(nil, make(chan struct{}))
 	clock.Advance(5 * time.Second)
 	done := make(chan struct{})
-	go func() { allow(); close(done) }()
+	go func() { tryAllow(t, f); close(done) }()
 	for p.calls.Load() != 9 {
 		time.Sleep(time.Millisecond)
 	}
-	allow()
+	waited := make(chan struct{})
+	go func() { tryAllow(t, f); close(waited) }()
+	for deadline := time.Now().Add(5 * time.Second); f.waiting.Load() != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Error("a request during the trial did not wait for it")
+			break
+		}
+	}
 	wantCalls(9)
 	close(p.block)
 	<-done
+	<-waited
 	if f.Degraded() {
 		t.Fatal("Degraded = true after a successful trial")
 	}
+	wantCalls(10) // the waiting request asked the primary
 	p.set(nil, nil)
 	allow()
-	wantCalls(10)
+	wantCalls(11)
 
 	if diff := cmp.Diff([]bool{true, false}, states); diff != "" {
 		t.Errorf("OnStateChange calls (-want +got):\n%s", diff)
 	}
-	want := FallbackStats{Errors: 7, Trips: 1, Fallbacks: 7 + 60 + 1}
+	want := FallbackStats{Errors: 7, Trips: 1, Fallbacks: 7 + 60}
 	if diff := cmp.Diff(want, f.Stats()); diff != "" {
 		t.Errorf("Stats (-want +got):\n%s", diff)
 	}
@@ -218,5 +229,120 @@ func TestNewFallbackRejects(t *testing.T) {
 	}
 	if _, err := NewFallback(p, nil, FallbackOptions{Mode: ModeOpen}); err != nil {
 		t.Errorf("NewFallback(open, no local) = %v, want nil", err)
+	}
+}
+
+// tryAllow is allow for goroutines: it reports a failure without stopping.
+func tryAllow(t *testing.T, f *Fallback) {
+	if ok, err := f.Allow(context.Background(), oneRule, make([]Result, 1)); !ok || err != nil {
+		t.Errorf("Allow = %v, %v, want true, nil", ok, err)
+	}
+}
+
+// TestFallbackTrialWaitBounded: a request that arrives during a trial that
+// never ends waits at most TrialWait, then is decided locally; so does one
+// whose caller gives up first, with the caller's error.
+func TestFallbackTrialWaitBounded(t *testing.T) {
+	p := &fakePrimary{err: errors.New("down")}
+	f, err := NewFallback(p, NewMemory(), FallbackOptions{TrialWait: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &testClock{now: time.Unix(1e9, 0)}
+	f.now = clock.Now
+	f.Allow(context.Background(), oneRule, make([]Result, 1)) // trips
+	block := make(chan struct{})
+	p.set(nil, block)
+	clock.Advance(time.Second)
+	done := make(chan struct{})
+	go func() { tryAllow(t, f); close(done) }() // the trial, held by the primary
+	for p.calls.Load() != 2 {
+		time.Sleep(time.Millisecond)
+	}
+	if ok, err := f.Allow(context.Background(), oneRule, make([]Result, 1)); !ok || err != nil {
+		t.Errorf("Allow during a held trial = %v, %v, want true, nil (local)", ok, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.Allow(ctx, oneRule, make([]Result, 1)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Allow(cancelled) during a trial = %v, want context.Canceled", err)
+	}
+	if got := p.calls.Load(); got != 2 {
+		t.Errorf("primary called %d times, want 2: waiters do not ask it while it is on trial", got)
+	}
+	close(block)
+	<-done
+}
+
+// TestFallbackLocalShare: with LocalShare 2, each of two replicas enforces
+// half of the limit while the primary is down, so together they admit the
+// limit; refunds give back to the same halved buckets.
+func TestFallbackLocalShare(t *testing.T) {
+	tests := []struct {
+		share, burst, want int
+	}{
+		{0, 10, 20},
+		{1, 10, 20},
+		{2, 10, 10},
+		{2, 11, 10}, // rounded down
+		{4, 2, 2},   // never below one per replica: 2 of 4 replicas admit 1 each
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("share%d/burst%d", tt.share, tt.burst), func(t *testing.T) {
+			reqs := []Request{{Key: "k", Limit: Limit{Rate: 1, Period: time.Hour, Burst: tt.burst}}}
+			admitted := 0
+			for range 2 {
+				f, err := NewFallback(&fakePrimary{err: errors.New("down")}, NewMemory(), FallbackOptions{LocalShare: tt.share})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for range 3 * tt.burst {
+					if ok, _ := f.Allow(context.Background(), reqs, make([]Result, 1)); ok {
+						admitted++
+					}
+				}
+			}
+			if admitted != tt.want {
+				t.Errorf("replicas admitted %d of burst %d with LocalShare %d, want %d", admitted, tt.burst, tt.share, tt.want)
+			}
+		})
+	}
+	// a refund returns a unit to the halved bucket
+	f, err := NewFallback(&fakePrimary{err: errors.New("down")}, NewMemory(), FallbackOptions{LocalShare: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := []Request{{Key: "r", Limit: Limit{Rate: 1, Period: time.Hour, Burst: 2}}}
+	if ok, _ := f.Allow(context.Background(), reqs, make([]Result, 1)); !ok {
+		t.Fatal("first Allow denied")
+	}
+	if ok, _ := f.Allow(context.Background(), reqs, make([]Result, 1)); ok {
+		t.Fatal("second Allow admitted: the halved burst is 1")
+	}
+	if err := f.Refund(context.Background(), reqs); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := f.Allow(context.Background(), reqs, make([]Result, 1)); !ok {
+		t.Error("Allow after Refund denied, want the unit back")
+	}
+}
+
+// BenchmarkFallbackDegraded is a request while the breaker is open between
+// trials (the primary is down, the prober is waiting for its cooldown): the
+// local limiter's cost and nothing more, however dead Redis is. Compare
+// with BenchmarkMemoryAllow.
+func BenchmarkFallbackDegraded(b *testing.B) {
+	f, err := NewFallback(&fakePrimary{err: errors.New("down")}, NewMemory(), FallbackOptions{Cooldown: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	reqs, res := twoRules(), make([]Result, 2)
+	f.Allow(context.Background(), reqs, res) // trips
+	b.ReportAllocs()
+	for b.Loop() {
+		if ok, err := f.Allow(context.Background(), reqs, res); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
 	}
 }

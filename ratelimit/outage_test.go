@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -123,10 +124,18 @@ func TestFallbackOutage(t *testing.T) {
 					t.Errorf("Degraded = %v, Stats = %+v, want true, 1 more trip and error than %+v", f.Degraded(), st, stats)
 				}
 
-				time.Sleep(300 * time.Millisecond) // the trial is due
+				// The prober, not traffic, tries Redis once the cooldown is
+				// over; requests meanwhile are answered in the mode.
+				deadline := time.Now().Add(patient)
+				for f.Stats().Errors-stats.Errors < 2 {
+					if time.Now().After(deadline) {
+						t.Fatalf("no probe within %s of the outage (Stats %+v)", patient, f.Stats())
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
 				check(100)
-				if got := hook.scripts.Load() - sent; got != 2 {
-					t.Errorf("after the cooldown, %d scripts sent in all, want 2 (one trial)", got)
+				if got := hook.scripts.Load() - sent; got != 1 {
+					t.Errorf("after the cooldown, %d scripts sent in all, want 1: the prober pings, requests are not trials", got)
 				}
 			})
 		}
@@ -220,10 +229,11 @@ func TestFallbackUnreachableAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
+	var mu sync.Mutex
 	var states []bool
 	f, err := NewFallback(mustRedis(t, client, RedisOptions{Timeout: defaultTimeout}), NewMemory(), FallbackOptions{
 		Cooldown:      100 * time.Millisecond,
-		OnStateChange: func(d bool) { states = append(states, d) },
+		OnStateChange: func(d bool) { mu.Lock(); states = append(states, d); mu.Unlock() },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -256,7 +266,89 @@ func TestFallbackUnreachableAtStart(t *testing.T) {
 	if n := newClient(t, srv).Exists(context.Background(), "{keygate:}k2").Val(); n != 1 {
 		t.Error("the bucket is not in Redis after recovery")
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if fmt.Sprint(states) != "[true false]" {
 		t.Errorf("OnStateChange calls = %v, want [true false]", states)
+	}
+}
+
+// TestFallbackRecoveryExact plays the outage: two replicas share a
+// Redis that is killed and restarted (empty), or paused and resumed. With no
+// traffic at all after Redis returns, both replicas notice it by their
+// probes; then 40 requests for a fresh key, 4 at a time across both, are
+// admitted exactly the limit.
+func TestFallbackRecoveryExact(t *testing.T) {
+	t.Parallel()
+	for _, failure := range []string{"killed", "paused"} {
+		t.Run(failure, func(t *testing.T) {
+			t.Parallel()
+			srv := startRedis(t)
+			var replicas []*Fallback
+			for range 2 {
+				// patient: a call a busy machine delays must not trip the breaker
+				f, err := NewFallback(newRedis(t, srv, RedisOptions{Timeout: 2 * time.Second}), NewMemory(),
+					FallbackOptions{Cooldown: 100 * time.Millisecond, MaxCooldown: 400 * time.Millisecond, TrialWait: 2 * time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(f.Close)
+				warmUp(t, f)
+				replicas = append(replicas, f)
+			}
+			limit := Limit{Rate: 1, Period: time.Hour, Burst: 10}
+			if failure == "killed" {
+				srv.Kill()
+			} else {
+				srv.Pause()
+			}
+			for _, f := range replicas { // trip both
+				f.Allow(context.Background(), []Request{{Key: "during", Limit: limit}}, make([]Result, 1))
+				if !f.Degraded() {
+					t.Fatal("Degraded = false with Redis down")
+				}
+			}
+			if failure == "killed" {
+				srv.Restart()
+			} else {
+				srv.Resume()
+			}
+			back := time.Now()
+			deadline := back.Add(patient)
+			for replicas[0].Degraded() || replicas[1].Degraded() {
+				if time.Now().After(deadline) {
+					t.Fatalf("replicas still degraded %s after Redis returned, with no traffic", patient)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			t.Logf("both replicas back on Redis %s after it returned", time.Since(back).Round(time.Millisecond))
+
+			var admitted atomic.Int64
+			var wg sync.WaitGroup
+			next := make(chan int)
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range next {
+						ok, err := replicas[i%2].Allow(context.Background(), []Request{{Key: "fresh", Limit: limit}}, make([]Result, 1))
+						if err != nil {
+							t.Errorf("Allow = %v", err)
+						}
+						if ok {
+							admitted.Add(1)
+						}
+					}
+				}()
+			}
+			for i := range 40 {
+				next <- i
+			}
+			close(next)
+			wg.Wait()
+			if got := admitted.Load(); got != 10 {
+				t.Errorf("after recovery, 2 replicas admitted %d of 40 requests for a fresh key, want exactly 10", got)
+			}
+		})
 	}
 }

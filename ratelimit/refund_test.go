@@ -152,10 +152,12 @@ func TestFallbackRefund(t *testing.T) {
 	srv := startRedis(t)
 	primary := newRedis(t, srv, RedisOptions{DenyCacheSize: -1})
 	local := NewMemory()
-	f, err := NewFallback(primary, local, FallbackOptions{})
+	// a cooldown of an hour: once degraded, Fallback stays so (no probe)
+	f, err := NewFallback(primary, local, FallbackOptions{Cooldown: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(f.Close)
 	ctx := context.Background()
 	l := Limit{Rate: 1, Period: time.Hour, Burst: 1}
 	res := make([]Result, 1)

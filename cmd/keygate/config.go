@@ -30,6 +30,7 @@ type Config struct {
 	UpstreamURL     string        `env:"UPSTREAM_URL"`
 	UpstreamCAFile  string        `env:"UPSTREAM_CA_FILE"`
 	UpstreamTimeout time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"10s"`
+	UpstreamIdle    time.Duration `env:"UPSTREAM_IDLE_TIMEOUT" envDefault:"30s"`
 	PolicyFile      string        `env:"POLICY_FILE"`
 	TokensFile      string        `env:"TOKENS_FILE"`
 	TokensReload    time.Duration `env:"TOKENS_RELOAD_INTERVAL" envDefault:"5s"`
@@ -45,6 +46,7 @@ type Config struct {
 	RedisCAFile     string        `env:"REDIS_CA_FILE"`
 	RedisTimeout    time.Duration `env:"REDIS_TIMEOUT" envDefault:"50ms"`
 	RedisFailure    string        `env:"REDIS_FAILURE_MODE" envDefault:"local"`
+	RedisLocalShare int           `env:"REDIS_LOCAL_SHARE" envDefault:"1"`
 	RedisPrefix     string        `env:"REDIS_PREFIX" envDefault:"keygate:"`
 	IdemTTL         time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h"`
 	IdemFailure     string        `env:"IDEMPOTENCY_FAILURE_MODE" envDefault:"forward"`
@@ -200,6 +202,9 @@ func (c *Config) validate(needUpstream bool) error {
 	if c.UpstreamTimeout <= 0 {
 		bad("UPSTREAM_TIMEOUT", "must be > 0")
 	}
+	if c.UpstreamIdle < time.Millisecond {
+		bad("UPSTREAM_IDLE_TIMEOUT", "must be at least 1ms")
+	}
 	if c.TokensReload < 100*time.Millisecond {
 		bad("TOKENS_RELOAD_INTERVAL", "must be at least 100ms")
 	}
@@ -238,6 +243,9 @@ func (c *Config) validate(needUpstream bool) error {
 	case ratelimit.ModeLocal, ratelimit.ModeOpen, ratelimit.ModeClosed:
 	default:
 		bad("REDIS_FAILURE_MODE", "%q must be local, open or closed", c.RedisFailure)
+	}
+	if c.RedisLocalShare < 1 || c.RedisLocalShare > 1024 {
+		bad("REDIS_LOCAL_SHARE", "%d must be between 1 and 1024", c.RedisLocalShare)
 	}
 	if c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, "{} ") {
 		bad("REDIS_PREFIX", "%q must be non-empty, without braces or spaces", c.RedisPrefix)

@@ -90,7 +90,9 @@ func newSharedState(ctx context.Context, cfg *Config, log *slog.Logger, m *proxy
 	}
 	var fb *ratelimit.Fallback
 	fb, err = ratelimit.NewFallback(shared, ratelimit.NewMemory(), ratelimit.FallbackOptions{
-		Mode: ratelimit.Mode(cfg.RedisFailure),
+		Mode:       ratelimit.Mode(cfg.RedisFailure),
+		TrialWait:  cfg.RedisTimeout,
+		LocalShare: cfg.RedisLocalShare,
 		OnStateChange: func(degraded bool) {
 			if degraded {
 				m.RateLimitFallback.Set(1)
@@ -115,10 +117,11 @@ func newSharedState(ctx context.Context, cfg *Config, log *slog.Logger, m *proxy
 	}
 	idem, err := proxy.NewRedisIdempotencyBounded(client, cfg.RedisPrefix, 10*cfg.RedisTimeout, proxy.IdempotencyBounds{MaxPerScope: cfg.IdemMaxPerToken})
 	if err != nil {
+		fb.Close()
 		client.Close()
 		return nil, err
 	}
-	return &sharedState{client: client, limiter: fb, idem: idem, close: func() { client.Close() }}, nil
+	return &sharedState{client: client, limiter: fb, idem: idem, close: func() { fb.Close(); client.Close() }}, nil
 }
 
 // redisLogger sends go-redis's own messages (dial failures and the like) to

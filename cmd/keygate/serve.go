@@ -79,9 +79,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 			return fmt.Errorf("%sUPSTREAM_CA_FILE: %w", envPrefix, err)
 		}
 	}
+	transport := proxy.NewUpstreamTransport(proxy.TransportOptions{Timeout: cfg.UpstreamTimeout, CAPEM: ca, IdleTimeout: cfg.UpstreamIdle})
+	metrics.WatchUpstream(transport)
 	g, err := proxy.New(proxy.Options{
 		Upstream:        upstream,
-		Transport:       proxy.NewTransport(cfg.UpstreamTimeout, ca),
+		Transport:       transport,
 		UpstreamTimeout: cfg.UpstreamTimeout,
 		Policy:          pol,
 		Auth:            ta.chain,

@@ -259,14 +259,30 @@ func (c *checker) checkFiles(where string, m *manifests, p podSpec, ctr containe
 	if !ok {
 		return
 	}
-	if err := c.keygateCheck(contents["KEYGATE_POLICY_FILE"], tokens); err != nil {
+	if err := c.keygateCheck(contents["KEYGATE_POLICY_FILE"], tokens, literalEnv(env)); err != nil {
 		c.problem("%s: keygate check: %v", where, err)
 	}
 }
 
+// literalEnv returns the container's KEYGATE_* variables that have a literal
+// value, as NAME=value, for `keygate check` to validate as serve would. The
+// *_FILE variables are left out: they name paths inside the container, and
+// the policy and tokens files they point at are passed by flag.
+func literalEnv(env map[string]envVar) []string {
+	var out []string
+	for _, name := range sortedKeys(env) {
+		v := env[name]
+		if strings.HasPrefix(name, "KEYGATE_") && !strings.HasSuffix(name, "_FILE") && v.ValueFrom == nil {
+			out = append(out, name+"="+v.Value)
+		}
+	}
+	return out
+}
+
 // keygateCheck runs `keygate check` on a policy (empty: the built-in one) and
-// a tokens file, with no KEYGATE_* variables from this process.
-func (c *checker) keygateCheck(policy, tokens string) error {
+// a tokens file, with the container's literal KEYGATE_* variables (env) and
+// none from this process.
+func (c *checker) keygateCheck(policy, tokens string, env []string) error {
 	dir, err := os.MkdirTemp("", "envcheck")
 	if err != nil {
 		return err
@@ -286,7 +302,7 @@ func (c *checker) keygateCheck(policy, tokens string) error {
 	}
 	args = append(args, "-tokens", t)
 	cmd := exec.Command(c.keygate, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%w\n%s", err, out)

@@ -151,6 +151,15 @@ passwords come from a Secret, as each may carry a credential.
 - name: KEYGATE_REDIS_FAILURE_MODE
   value: {{ . | quote }}
 {{- end }}
+{{- if $r.localShareFromReplicas }}
+- name: KEYGATE_REDIS_LOCAL_SHARE
+  value: {{ ternary .Values.autoscaling.maxReplicas .Values.replicaCount (.Values.autoscaling.enabled | default false) | int64 | toString | quote }}
+{{- else }}
+{{- with $r.localShare }}
+- name: KEYGATE_REDIS_LOCAL_SHARE
+  value: {{ int64 . | toString | quote }}
+{{- end }}
+{{- end }}
 {{- with $r.prefix }}
 - name: KEYGATE_REDIS_PREFIX
   value: {{ . | quote }}
@@ -248,6 +257,10 @@ Token sources). Secrets only as *_FILE paths of keygate.credentials.
   value: {{ required "env.upstreamURL is required: the license backend's base URL" $e.upstreamURL | quote }}
 {{- with $e.upstreamTimeout }}
 - name: KEYGATE_UPSTREAM_TIMEOUT
+  value: {{ . | quote }}
+{{- end }}
+{{- with $e.upstreamIdleTimeout }}
+- name: KEYGATE_UPSTREAM_IDLE_TIMEOUT
   value: {{ . | quote }}
 {{- end }}
 {{- if or .Values.upstreamCA.existingSecret .Values.upstreamCA.existingConfigMap }}
