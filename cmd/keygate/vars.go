@@ -34,6 +34,8 @@ var varMeanings = map[string]string{
 	"MAX_ANSWER_BYTES":              "largest upstream success body keygate reads (decoded); a larger or endless one becomes `500` code 1, never a stream (1 to 16 MiB)",
 	"TRUSTED_PROXIES":               "comma-separated CIDRs or IPs of proxies whose `X-Forwarded-For` is believed",
 	"DRAIN_TIMEOUT":                 "on `SIGTERM`, how long in-flight requests may take to finish",
+	"REDIS_LOCAL_SHARE":             "in failure mode `local`, each replica enforces 1/N of every limit (bursts divided rounding down, never below 1; rates spread N times wider), so that N replicas together admit about the limit during an outage instead of N times it; set it to the number of replicas (1 to 1024). See Rate limits across replicas for the trade-off",
+	"UPSTREAM_IDLE_TIMEOUT":         "a pooled backend connection idle this long is retired, never reused; set it below the backend's own keep-alive timeout. keygate also retires connections at 3/4 of a backend's `Keep-Alive: timeout=N` hint and of the idle time after which it saw the backend close one (see Upstream connections)",
 	"SHUTDOWN_DELAY":                "on `SIGTERM`, how long to keep serving (with `/readyz` at 503, and `Connection: close` on answers) before the drain starts, while load balancers forget the pod; for Kubernetes < 1.30, where the `preStop` `sleep` action is missing and the image has no shell (at most `5m`; a second `SIGTERM` ends it early)",
 	"READ_HEADER_TIMEOUT":           `a client must send its request headers within this; slower ones are disconnected`,
 	"READ_TIMEOUT":                  "a client must send its whole request, body included, within this; a slower body gets `400`",
