@@ -191,7 +191,7 @@ func leakWord(w string) string {
 	if len(w) > 2 && (w[0] == '0') && (w[1] == 'x' || w[1] == 'X') {
 		return LeakIP // hex literal: 0x7f000001, an address or a pointer
 	}
-	if isInteger(w) && len(w) <= maxIntLen {
+	if isDigits(w) && len(w) <= maxIntLen {
 		if n := atoiSmall(w); n >= minIntIP && n <= maxIntIP {
 			return LeakIP
 		}
@@ -244,7 +244,7 @@ func colons(w string) string {
 	}
 	// host:port, name:1234
 	i := strings.LastIndexByte(w, ':')
-	if i > 0 && i+1 < len(w) && isInteger(w[i+1:]) && (isAlnum(w[i-1]) || w[i-1] == ']') {
+	if i > 0 && i+1 < len(w) && isDigits(w[i+1:]) && (isAlnum(w[i-1]) || w[i-1] == ']') {
 		return LeakHost
 	}
 	return ""
@@ -351,18 +351,6 @@ func isAlnum(c byte) bool { return isAlpha(c) || c >= '0' && c <= '9' }
 func isHex(c byte) bool   { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 func isB64(c byte) bool {
 	return isAlnum(c) || c == '+' || c == '/' || c == '-' || c == '_' || c == '='
-}
-
-func isInteger(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func atoiSmall(s string) int64 {
