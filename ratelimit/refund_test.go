@@ -97,27 +97,7 @@ func TestRedisRefundMatchesMemory(t *testing.T) {
 					}
 					continue
 				}
-				want, got := make([]Result, len(reqs)), make([]Result, len(reqs))
-				before := time.Now()
-				wantOK, _ := mem.Allow(ctx, reqs, want)
-				gotOK, err := r.Allow(ctx, reqs, got)
-				if err != nil {
-					t.Fatal(err)
-				}
-				widest = max(widest, time.Since(before)) // as in TestRedisMatchesMemory
-				tolerance := 2*widest + 2*time.Microsecond
-				if gotOK != wantOK {
-					t.Fatalf("step %d: %+v: Redis %v, Memory %v", step, reqs, gotOK, wantOK)
-				}
-				for i := range reqs {
-					if cache == 0 && (want[i].Allowed || reqs[i].Shadow || !gotOK && got[i] == (Result{Allowed: true})) {
-						continue // unknown to a deny-cache answer
-					}
-					if got[i].Allowed != want[i].Allowed || got[i].Remaining != want[i].Remaining ||
-						!near(got[i].RetryAfter, want[i].RetryAfter, tolerance) || !near(got[i].ResetAfter, want[i].ResetAfter, tolerance) {
-						t.Fatalf("step %d: rule %d: Redis %+v, Memory %+v", step, i, got[i], want[i])
-					}
-				}
+				agreeStep(t, step, reqs, mem, r, cache == 0, &widest)
 			}
 		})
 	}
