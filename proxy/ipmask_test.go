@@ -152,3 +152,42 @@ func TestIdempotencyIPScopeByPrefix(t *testing.T) {
 		})
 	}
 }
+
+// FuzzLimitIP: for any address a client can put in X-Forwarded-For, the
+// limit key of an IPv6 address is a prefix holding it, the same for every
+// address of that prefix, and an IPv4 or IPv4-mapped address keys as the
+// IPv4 address.
+func FuzzLimitIP(f *testing.F) {
+	for _, s := range []string{"2001:db8::1", "::ffff:192.0.2.1", "192.0.2.1", "fe80::1%eth0", "::", "::1"} {
+		f.Add(s, uint8(64))
+	}
+	f.Fuzz(func(t *testing.T, s string, b uint8) {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return
+		}
+		bits := MinIPv6Prefix + int(b)%(MaxIPv6Prefix-MinIPv6Prefix+1)
+		got := limitIP(a, bits)
+		if a.Unmap().Is4() {
+			if want := a.Unmap().String(); got != want {
+				t.Errorf("limitIP(%s, %d) = %q, want %q", s, bits, got, want)
+			}
+			return
+		}
+		p, err := netip.ParsePrefix(got)
+		if err != nil || p.Bits() != bits || !p.Contains(a.WithZone("")) {
+			t.Fatalf("limitIP(%s, %d) = %q, want a /%d holding the address", s, bits, got, bits)
+		}
+		last := p.Masked().Addr().As16()
+		for i := bits / 8; i < 16; i++ {
+			last[i] |= 0xff >> max(0, bits-8*i)
+		}
+		// a prefix shorter than /96 around ::ffff:0:0 ends in IPv4-mapped
+		// addresses: IPv4 clients, keyed apart
+		if l := netip.AddrFrom16(last); !l.Is4In6() {
+			if other := limitIP(l, bits); other != got {
+				t.Errorf("limitIP of the last address of %s = %q, want %q", got, other, got)
+			}
+		}
+	})
+}
