@@ -29,7 +29,8 @@ func upstreamHeader(route *policy.Route, name string) bool {
 
 // answerHeaders returns the headers of an upstream answer that may reach the
 // client, each value checked by the leak detector; every other one is
-// dropped and counted.
+// dropped and counted. On a route that needs a token the answer is kept out
+// of shared caches (tokenRouteCache).
 func (g *Gateway) answerHeaders(route *policy.Route, secrets []string, up http.Header) http.Header {
 	out := make(http.Header, 4)
 	for name, vs := range up {
@@ -55,6 +56,9 @@ func (g *Gateway) answerHeaders(route *policy.Route, secrets []string, up http.H
 			continue
 		}
 		out[name] = vs
+	}
+	if route.NeedsToken() {
+		tokenRouteCache(out)
 	}
 	return out
 }

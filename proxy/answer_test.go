@@ -129,8 +129,8 @@ func TestAnswerHeadersListedByPolicy(t *testing.T) {
 	}{
 		{"clean values pass", "2.1", "no-store", "", "no-store"}, // "2.1" is dotted: the detector refuses it
 		{"plain value passes", "v2", "private, max-age=0", "v2", "private, max-age=0"},
-		{"leaking value dropped", "db-primary.prod.internal", "private; host=10.0.0.7", "", ""},
-		{"caller's key dropped", testKey, "", "", ""},
+		{"leaking value dropped", "db-primary.prod.internal", "private; host=10.0.0.7", "", "private"}, // token route: keygate's private
+		{"caller's key dropped", testKey, "", "", "private"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -369,39 +369,43 @@ func TestInformationalAnswerKeepsRateFields(t *testing.T) {
 }
 
 // TestUpstreamRetryAfterBounded: both forms of an upstream Retry-After are
-// bounded to a day, on rewritten and passed 429s alike.
+// bounded to a day, on rewritten and passed 429s alike, and every 429 carries
+// one of at least a second: none, a negative or junk value gives 1, a number
+// too large for int64 the one-day maximum.
 func TestUpstreamRetryAfterBounded(t *testing.T) {
 	g := newGateway(t)
 	now := time.Now()
 	tests := []struct {
 		name, value string
-		min, max    int // 0, 0: none
+		min, max    int
 	}{
 		{"seconds", "7", 7, 7},
 		{"seconds beyond a day", "999999999", 86400, 86400},
 		{"date in an hour", now.Add(time.Hour).UTC().Format(http.TimeFormat), 3000, 3601},
 		{"date in a year", now.Add(365 * 24 * time.Hour).UTC().Format(http.TimeFormat), 86400, 86400},
 		{"date in the past", now.Add(-time.Hour).UTC().Format(http.TimeFormat), 1, 1},
-		{"negative", "-5", 0, 0},
-		{"junk", "soon", 0, 0},
+		{"negative", "-5", 1, 1},
+		{"junk", "soon", 1, 1},
+		{"none", "", 1, 1},
+		{"overflowing seconds", "99999999999999999999999", 86400, 86400},
+		{"overflowing negative", "-99999999999999999999999", 1, 1},
 	}
 	for _, tc := range tests {
 		for _, body := range []string{`slow down`, `{"message":"Too many requests. Please try again later.","code":3}`} {
 			t.Run(tc.name+" "+body[:4], func(t *testing.T) {
 				g.up.set(func(w http.ResponseWriter, r *http.Request) {
-					w.Header().Set("Retry-After", tc.value)
+					if tc.value != "" {
+						w.Header().Set("Retry-After", tc.value)
+					}
 					w.Header().Set("Content-Type", "application/json")
 					w.WriteHeader(429)
 					io.WriteString(w, body)
 				})
 				a := g.do(t, call{path: "/get-key", token: testTokens["global"], body: getBody(testKey)})
-				got := a.header.Get("Retry-After")
-				if tc.max == 0 {
-					if got != "" {
-						t.Errorf("Retry-After = %q, want none", got)
-					}
-					return
+				if a.status != 429 {
+					t.Fatalf("status = %d, want 429", a.status)
 				}
+				got := a.header.Get("Retry-After")
 				n, err := strconv.Atoi(got)
 				if err != nil || n < tc.min || n > tc.max {
 					t.Errorf("Retry-After = %q, want %d to %d", got, tc.min, tc.max)

@@ -162,7 +162,9 @@ func (g *Gateway) forwardHeader(in *http.Request, route *policy.Route) http.Head
 		h["Content-Type"] = []string{"application/json"}
 	}
 	copyOne(h, in.Header, "Idempotency-Key")
-	copyOne(h, in.Header, "Authorization")
+	if route.NeedsToken() { // only the credential keygate checked; auth: none routes checked none
+		copyOne(h, in.Header, "Authorization")
+	}
 	if g.upAuth != nil {
 		g.upAuth.Apply(h)
 	}

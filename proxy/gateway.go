@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -55,6 +56,7 @@ type Options struct {
 	Metrics         *Metrics            // nil: none
 	RateHeaders     HeaderMode          // rate-limit header fields; "": HeadersDraft
 	Idempotency     *IdempotencyOptions // nil: Idempotency-Key is passed through, not enforced
+	IPv6Prefix      int                 // prefix length per-IP limits count IPv6 clients by, 48 to 128; 0: DefaultIPv6Prefix
 }
 
 // Gateway is keygate's API handler. It is safe for concurrent use.
@@ -74,6 +76,7 @@ type Gateway struct {
 	metrics *Metrics
 	headers HeaderMode
 	idem    *IdempotencyOptions
+	v6Bits  int // IPv6 prefix length per-IP limits count by
 	ready   atomic.Bool
 	now     func() time.Time
 }
@@ -99,6 +102,9 @@ func New(o Options) (*Gateway, error) {
 	if o.UpstreamTimeout < 0 || o.MaxBodyBytes < 0 || o.MaxAnswerBytes < 0 {
 		errs = append(errs, errors.New("proxy: timeout and body caps must not be negative"))
 	}
+	if err := validIPv6Prefix(o.IPv6Prefix); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -117,6 +123,7 @@ func New(o Options) (*Gateway, error) {
 		headers: o.RateHeaders,
 		now:     time.Now,
 	}
+	g.v6Bits = cmp.Or(o.IPv6Prefix, DefaultIPv6Prefix)
 	if g.headers == "" {
 		g.headers = HeadersDraft
 	}

@@ -25,7 +25,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w, requestID: requestID(r)}
 	idLines := len(r.Header["X-Request-Id"])
 	r.Header.Set("X-Request-Id", sw.requestID)
-	a := &attempt{ip: clientIP(r, g.trusted).String(), header: r.Header}
+	ip := clientIP(r, g.trusted)
+	a := &attempt{ip: ip.String(), limitIP: limitIP(ip, g.v6Bits), header: r.Header}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler { // the upstream body broke mid-stream: drop the connection

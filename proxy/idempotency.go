@@ -168,6 +168,9 @@ func replay(w *statusWriter, rec *IdempotencyRecord, route *policy.Route) {
 			h[k] = v
 		}
 	}
+	if route.NeedsToken() { // a record stored before keygate kept these answers private
+		tokenRouteCache(h)
+	}
 	if rec.Type != "" {
 		h.Set("Content-Type", rec.Type)
 	}
@@ -225,11 +228,12 @@ func (g *Gateway) countIdem(route, result string) {
 
 // idemScope names whose records a key counts against
 // (IdempotencyBounds.MaxPerScope): the token's, or on routes without
-// tokens the client IP's, hashed. A token counts by its canonical identity,
-// so that two spellings of one token share one bound.
+// tokens the client IP's (IPv6 masked to its prefix, like per-IP limits),
+// hashed. A token counts by its canonical identity, so that two spellings of
+// one token share one bound.
 func idemScope(a *attempt) string {
 	if a.token != "" {
 		return "t" + policy.HashToken(a.tokenKey())
 	}
-	return "i" + policy.HashToken(a.ip)
+	return "i" + policy.HashToken(a.limitIP)
 }

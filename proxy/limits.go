@@ -24,7 +24,8 @@ type Limiter interface {
 // attempt is what keygate knows of one request when it builds limit keys.
 type attempt struct {
 	route   *policy.Route
-	ip      string
+	ip      string // the client address, in full: for the access log
+	limitIP string // the address limits count by (see limitIP): IPv6 masked to its prefix
 	token   string
 	tokenID string // the accepted token's canonical identity (policy.Token.Identity); "" before
 	values  *policy.Values
@@ -51,7 +52,7 @@ func (a *attempt) bucketKey(l *policy.Limit) string {
 		var v string
 		switch d.Kind {
 		case policy.DimIP:
-			v = a.ip
+			v = a.limitIP // every address of one IPv6 prefix shares a bucket
 		case policy.DimToken:
 			v = a.tokenKey()
 		case policy.DimProduct: // normal forms: every spelling of one key shares its bucket

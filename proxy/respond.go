@@ -16,7 +16,7 @@ func writeError(w *statusWriter, e *policy.Error) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
-	if e.RetryAfter > 0 {
+	if e.RetryAfter > 0 || e.Status == http.StatusTooManyRequests { // every 429 says when: 1s at least
 		h.Set("Retry-After", strconv.FormatInt(policy.RetryAfterSeconds(e.RetryAfter), 10))
 	}
 	w.setCode(e.Code)

@@ -131,8 +131,9 @@ func (g *Gateway) normalize(route *policy.Route, secrets []string, resp *http.Re
 	if pass {
 		resp.Header.Set("Content-Type", "application/json")
 		setBody(resp, body) // decoded: keygate sends identity only
-		if d := retryAfter(upRetry, g.now()); d > 0 && resp.StatusCode == http.StatusTooManyRequests {
-			resp.Header.Set("Retry-After", strconv.FormatInt(policy.RetryAfterSeconds(d), 10))
+		// every 429 says when to come back: 1s at least
+		if resp.StatusCode == http.StatusTooManyRequests {
+			resp.Header.Set("Retry-After", strconv.FormatInt(policy.RetryAfterSeconds(retryAfter(upRetry, g.now())), 10))
 		}
 		return policy.CodeOfContract(body)
 	}
@@ -141,8 +142,8 @@ func (g *Gateway) normalize(route *policy.Route, secrets []string, resp *http.Re
 		g.log.Warn("upstream message withheld", "request_id", resp.Request.Header.Get("X-Request-Id"), "route", route.Name,
 			"status", resp.StatusCode)
 	}
-	if resp.StatusCode == http.StatusTooManyRequests {
-		e.RetryAfter = retryAfter(upRetry, g.now())
+	if e.Status == http.StatusTooManyRequests {
+		e.RetryAfter = max(retryAfter(upRetry, g.now()), time.Second)
 	}
 	return replaceWith(resp, e)
 }
@@ -289,14 +290,16 @@ func isJSON(h http.Header) bool {
 const maxRetryAfter = 24 * time.Hour
 
 // retryAfter reads an upstream Retry-After, delay-seconds or an HTTP date
-// (relative to now), bounded to maxRetryAfter in either form; 0 when there
-// is none or it makes no sense.
+// (relative to now), bounded to maxRetryAfter in either form: a number too
+// large for int64 counts as the maximum. It returns 0 when there is none or
+// it makes no sense (a negative number); callers sending a 429 raise that to
+// one second.
 func retryAfter(s string, now time.Time) time.Duration {
 	if s == "" || len(s) > 64 {
 		return 0
 	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n < 0 {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if n <= 0 { // negative, or an overflow below the smallest int64
 			return 0
 		}
 		return time.Duration(min(n, int64(maxRetryAfter/time.Second))) * time.Second

@@ -55,6 +55,7 @@ type Config struct {
 	MaxBodyBytes    int64         `env:"MAX_BODY_BYTES" envDefault:"65536"`
 	MaxAnswerBytes  int64         `env:"MAX_ANSWER_BYTES" envDefault:"262144"`
 	TrustedProxies  []string      `env:"TRUSTED_PROXIES" envSeparator:","`
+	IPv6Prefix      int           `env:"IPV6_PREFIX" envDefault:"64"`
 	DrainTimeout    time.Duration `env:"DRAIN_TIMEOUT" envDefault:"20s"`
 	ShutdownDelay   time.Duration `env:"SHUTDOWN_DELAY" envDefault:"0s"`
 	HeaderTimeout   time.Duration `env:"READ_HEADER_TIMEOUT" envDefault:"5s"`
@@ -225,6 +226,9 @@ func (c *Config) validate(needUpstream bool) error {
 	}
 	if c.IdemMaxPerToken < 1 {
 		bad("IDEMPOTENCY_MAX_PER_TOKEN", "%d must be at least 1", c.IdemMaxPerToken)
+	}
+	if c.IPv6Prefix < proxy.MinIPv6Prefix || c.IPv6Prefix > proxy.MaxIPv6Prefix {
+		bad("IPV6_PREFIX", "%d must be between %d and %d", c.IPv6Prefix, proxy.MinIPv6Prefix, proxy.MaxIPv6Prefix)
 	}
 	if c.MaxConns < 1 || c.MaxConns > 1<<20 {
 		bad("MAX_CONNS", "%d must be between 1 and 1048576", c.MaxConns)

@@ -16,6 +16,9 @@ func TestConfigBoundsErrors(t *testing.T) {
 		{"KEYGATE_MAX_CONNS=many", `KEYGATE_MAX_CONNS: "many" is not a valid whole number`},
 		{"KEYGATE_IDLE_TIMEOUT=0s", "KEYGATE_IDLE_TIMEOUT: must be > 0"},
 		{"KEYGATE_IDEMPOTENCY_MAX_PER_TOKEN=0", "KEYGATE_IDEMPOTENCY_MAX_PER_TOKEN: 0 must be at least 1"},
+		{"KEYGATE_IPV6_PREFIX=47", "KEYGATE_IPV6_PREFIX: 47 must be between 48 and 128"},
+		{"KEYGATE_IPV6_PREFIX=129", "KEYGATE_IPV6_PREFIX: 129 must be between 48 and 128"},
+		{"KEYGATE_IPV6_PREFIX=/64", `KEYGATE_IPV6_PREFIX: "/64" is not a valid whole number`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.env, func(t *testing.T) {

@@ -25,6 +25,7 @@ func TestConfigDefaults(t *testing.T) {
 		ClaimProducts: "products", ClaimOperations: "operations", ClaimName: "sub",
 		IntrospectTimeout: 2 * time.Second, IntrospectCacheTTL: 30 * time.Second,
 		IdleTimeout: 30 * time.Second, MaxConns: 4096, IdemMaxPerToken: 10000, RedisLocalShare: 1, UpstreamIdle: 30 * time.Second,
+		IPv6Prefix: 64,
 	}
 	if diff := cmp.Diff(want, *c, cmpopts.IgnoreUnexported(Config{}), cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("loadConfig defaults mismatch (-want +got):\n%s", diff)

@@ -95,6 +95,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer, environ 
 		Metrics:         proxy.NewMetrics(),
 		RateHeaders:     proxy.HeaderMode(cfg.RateHeaders),
 		Idempotency:     &proxy.IdempotencyOptions{Store: proxy.NewMemoryIdempotency(), TTL: cfg.IdemTTL},
+		IPv6Prefix:      cfg.IPv6Prefix,
 	})
 	if err != nil {
 		return err

@@ -92,6 +92,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 		MaxBodyBytes:    cfg.MaxBodyBytes,
 		MaxAnswerBytes:  cfg.MaxAnswerBytes,
 		TrustedProxies:  cfg.trusted,
+		IPv6Prefix:      cfg.IPv6Prefix,
 		Logger:          log,
 		Metrics:         metrics,
 		RateHeaders:     proxy.HeaderMode(cfg.RateHeaders),

@@ -306,6 +306,10 @@ Token sources). Secrets only as *_FILE paths of keygate.credentials.
 - name: KEYGATE_TRUSTED_PROXIES
   value: {{ join "," . | quote }}
 {{- end }}
+{{- with $e.ipv6Prefix }}
+- name: KEYGATE_IPV6_PREFIX
+  value: {{ int64 . | toString | quote }}
+{{- end }}
 - name: KEYGATE_DRAIN_TIMEOUT
   value: {{ printf "%ds" (int $e.drainTimeoutSeconds) | quote }}
 {{- if eq (include "keygate.preStopSleepMode" .) "env" }}
