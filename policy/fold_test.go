@@ -78,7 +78,8 @@ func TestQueryNameVariants(t *testing.T) {
 	get := Default().Match("POST", "/get-key")
 	for _, raw := range []string{
 		"productId[]=B", "productId%5B%5D=B", "productId%5B0%5D=B", "productId[x]=B", "productId.x=B",
-		"product_id=B", "PRODUCT-ID=B", "product%C4%B1d=B", "product%E2%80%8BId=B", "productId%00=B",
+		"product_id=B", "PRODUCT-ID=B", "product%C4%B1d=B", "product%E2%80%8BId=B",
+		"%5BproductId=B", "%5DproductId=B", "productId%5D=B", "%5B%5DproductId%5D%5D=B",
 		"trace=1&licenseKey[]=K",
 	} {
 		if name, bad := get.QueryNames(raw); !bad || name == "" {

@@ -63,6 +63,7 @@ const (
 	msgNotObject   = "Request body must be a JSON object"
 	msgBadUTF8     = "Request must be valid UTF-8"
 	msgBadQuery    = "Invalid query string"
+	msgControlName = "Invalid query string: control character in a parameter name"
 )
 
 func badRequest(format string, args ...any) *Error { return Errorf(400, format, args...) }
@@ -105,6 +106,7 @@ func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
 		return nil, badRequest(msgBadQuery)
 	}
 	var worst queryProblem
+	fo := newNameFolder()
 	// names by FoldName: the two first in sorted order of each, for the
 	// report of names that some binder reads as one
 	classes := make(map[string]nameClass, min(strings.Count(rawQuery, "&")+1, 64))
@@ -117,7 +119,21 @@ func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
 		if worst.set && k > worst.name {
 			continue // nothing found here could be reported before what was found
 		}
-		f := FoldName(k)
+		if e := checkName(k); e != nil {
+			worst.note(k, 0, e)
+			continue
+		}
+		if controlName(k) {
+			// PHP cuts names at NUL, others drop controls: the backend
+			// would bind another name than the one checked
+			worst.note(k, 0, badRequest(msgControlName))
+			continue
+		}
+		f, e := fo.fold(k)
+		if e != nil {
+			return nil, e
+		}
+		f = foldStored(f)
 		c, ok := classes[f]
 		switch {
 		case !ok:
@@ -136,7 +152,11 @@ func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
 		}
 		i := paramIndexIn(r.params, k)
 		if i < 0 {
-			if j := queryVariantIn(r.params, k); j >= 0 {
+			j, e := queryVariantFold(r.params, k, &fo)
+			if e != nil {
+				return nil, e
+			}
+			if j >= 0 {
 				worst.note(k, 2, badRequest("Unexpected parameter %s (did you mean %s?)", safeName(k), r.params[j].Name))
 			}
 			continue
@@ -209,6 +229,7 @@ func (r *Route) QueryNames(rawQuery string) (string, bool) {
 	// costs no more per byte than a body. A malformed query wins over a
 	// name, and of several names the first in sorted order is reported.
 	found, bad := "", false
+	fo := newNameFolder()
 	for part := range strings.SplitSeq(rawQuery, "&") {
 		if strings.Contains(part, ";") {
 			return "", true
@@ -221,7 +242,17 @@ func (r *Route) QueryNames(rawQuery string) (string, bool) {
 		if err != nil {
 			return "", true
 		}
-		if name != "" && r.queryVariant(name) >= 0 && (!bad || name < found) {
+		if checkName(name) != nil || controlName(name) {
+			return "", true
+		}
+		if name == "" || (bad && name > found) {
+			continue
+		}
+		i, e := queryVariantFold(r.params, name, &fo)
+		if e != nil {
+			return "", true
+		}
+		if i >= 0 {
 			found, bad = name, true
 		}
 	}
@@ -258,19 +289,30 @@ func scanObjectIn(b []byte, src string, params []*Param, out []value) *Error {
 	// a member takes at least 6 bytes ("k":0,); sizing the map for a third
 	// of that many saves most of its growth when a body is all keys
 	keys := keySet{hint: len(b) / 18}
+	fo := newNameFolder()
 	for {
 		m, ok := s.member()
 		if !ok {
 			return nil
 		}
+		if m.kEnd-m.kStart-2 > 6*maxNameBytes { // too long however it decodes: not worth decoding
+			return badRequest(msgNameTooLong)
+		}
 		key := s.text(m.kStart, m.kEnd, m.escaped)
+		if e := checkName(key); e != nil {
+			return e
+		}
+		folded, e := fo.fold(key) // once per key: the fold is the costly part
+		if e != nil {
+			return e
+		}
 		idx := paramIndexIn(params, key)
 		if idx < 0 {
-			if j := foldIndex(params, key); j >= 0 {
+			if j := foldedIndex(params, folded); j >= 0 {
 				return badRequest("Unexpected parameter %s (did you mean %s?)", safeName(key), params[j].Name)
 			}
 		}
-		if e := keys.add(key); e != nil {
+		if e := keys.addFolded(key, folded); e != nil {
 			return e
 		}
 		if key == "__proto__" || key == "constructor" || key == "prototype" {
@@ -449,18 +491,7 @@ func paramIndexIn(ps []*Param, name string) int {
 // foldIndex returns the index of the param that name is a variant of
 // (FoldName: the same name to some binder), or -1.
 func foldIndex(ps []*Param, name string) int {
-	if !isASCII(name) {
-		name = FoldName(name) // once, not once per param
-		if !isASCII(name) {
-			return -1 // param names are ASCII, and so are their folds
-		}
-	}
-	for i, p := range ps {
-		if SameName(p.Name, name) {
-			return i
-		}
-	}
-	return -1
+	return foldedIndex(ps, FoldName(name))
 }
 
 // safeName returns a parameter name fit to echo in a message.
