@@ -70,8 +70,9 @@ func badRequest(format string, args ...any) *Error { return Errorf(400, format, 
 
 // ParseBody reads the route's parameters from a JSON body. An empty body reads
 // as an empty object. It rejects what a strict backend and keygate could read
-// differently: invalid UTF-8, duplicate keys, and keys that differ from a
-// checked parameter only in case. It does not apply the rules; call Validate.
+// differently: invalid UTF-8, unpaired surrogate escapes, duplicate keys,
+// keys that differ from a checked parameter only in case, and keys over 128
+// bytes. It does not apply the rules; call Validate.
 func (r *Route) ParseBody(body []byte) (*Values, *Error) {
 	v := newValues(r)
 	if len(trimWS(body)) == 0 {
@@ -82,6 +83,9 @@ func (r *Route) ParseBody(body []byte) (*Values, *Error) {
 	}
 	if !json.Valid(body) {
 		return nil, badRequest(msgInvalidJSON)
+	}
+	if loneSurrogate(body) {
+		return nil, badRequest(msgLoneSurrogate)
 	}
 	// One copy of the body as a string: every value read is a substring of
 	// it, and keys are compared in place.
