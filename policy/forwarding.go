@@ -61,7 +61,7 @@ func (r *Route) queryVariant(name string) int {
 }
 
 func queryVariantIn(params []*Param, name string) int {
-	f := nameFolder{left: len(name) * 2}
+	f := newNameFolder() // names of a policy: ASCII, at most 64 bytes
 	i, _ := queryVariantFold(params, name, &f)
 	return i
 }

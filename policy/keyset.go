@@ -37,7 +37,7 @@ func (k *keySet) seen(name, folded string) (prev string, dup bool) {
 	}
 	if k.big == nil && k.n < smallKeys {
 		for i, prev := range k.small[:k.n] {
-			if compareNames(prev, stored) {
+			if sameStored(prev, stored) {
 				return k.orig[i], true
 			}
 		}
@@ -57,6 +57,21 @@ func (k *keySet) seen(name, folded string) (prev string, dup bool) {
 	}
 	k.big[f] = name
 	return "", false
+}
+
+// sameStored reports whether two names as keySet stores them are the same
+// name, without folding either again: ASCII ones are compared in place, a
+// folded non-ASCII one can equal only another (the fold of an ASCII name is
+// ASCII).
+func sameStored(a, b string) bool {
+	aASCII, bASCII := isASCII(a), isASCII(b)
+	switch {
+	case aASCII && bASCII:
+		return compareNames(a, b)
+	case aASCII != bASCII:
+		return false
+	}
+	return a == b
 }
 
 // foldStored folds a name as keySet stores it: ASCII as added, or already

@@ -10,22 +10,24 @@ const (
 	// maxNameBytes bounds one JSON key or query name, before any folding.
 	// Checked params are at most 64 bytes long.
 	maxNameBytes = 128
-	// maxFoldBytes bounds the non-ASCII name bytes folded per parse.
+	// maxFoldBytes bounds the folding work per parse: the bytes of the
+	// non-ASCII names folded plus the bytes of their folds. Counting the
+	// folds too makes a rune that decomposes into many cost its work.
 	maxFoldBytes = 4 << 10
 )
 
 // Messages for names refused by the bounds.
 const (
 	msgNameTooLong = "Parameter name too long (at most 128 bytes)"
-	msgFoldBudget  = "Too many non-ASCII parameter names (at most 4096 bytes of them)"
+	msgFoldBudget  = "Too many non-ASCII parameter names"
 )
 
 // countFolded is called with each name FoldName folds the slow way; tests
 // count the runes to show the work per request is bounded without timing it.
 var countFolded = func(string) {}
 
-// nameFolder folds the names of one request within maxFoldBytes of
-// non-ASCII names. The zero value has no budget: use newNameFolder.
+// nameFolder folds the names of one request within maxFoldBytes of work.
+// The zero value has no budget: use newNameFolder.
 type nameFolder struct {
 	left int
 }
@@ -43,9 +45,14 @@ func (f *nameFolder) fold(name string) (string, *Error) {
 	if len(name) > f.left {
 		return "", badRequest(msgFoldBudget)
 	}
-	f.left -= len(name)
 	countFolded(name)
-	return FoldName(name), nil
+	folded := FoldName(name)
+	// the check after the fold lets one name's work past the budget: at
+	// most maxNameBytes folded, a few microseconds
+	if f.left -= len(name) + len(folded); f.left < 0 {
+		return "", badRequest(msgFoldBudget)
+	}
+	return folded, nil
 }
 
 // checkName refuses a name longer than maxNameBytes, before it is folded.
