@@ -62,16 +62,20 @@ func (r *Route) queryVariant(name string) int {
 
 func queryVariantIn(params []*Param, name string) int {
 	f := newNameFolder() // names of a policy: ASCII, at most 64 bytes
-	i, _ := queryVariantFold(params, name, &f)
+	i, _ := queryVariantFold(params, name, "", &f)
 	return i
 }
 
-// queryVariantFold is queryVariantIn folding within f's budget.
-func queryVariantFold(params []*Param, name string, f *nameFolder) (int, *Error) {
+// queryVariantFold is queryVariantIn folding within f's budget; folded is
+// the name's fold by f when the caller has it, else "".
+func queryVariantFold(params []*Param, name, folded string, f *nameFolder) (int, *Error) {
 	bracket, dotted := binderStems(name)
-	fb, e := f.fold(bracket)
-	if e != nil {
-		return -1, e
+	fb := folded
+	if bracket != name || folded == "" {
+		var e *Error
+		if fb, e = f.fold(bracket); e != nil {
+			return -1, e
+		}
 	}
 	if i := foldedIndex(params, fb); i >= 0 || dotted == bracket {
 		return i, nil

@@ -133,11 +133,11 @@ func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
 			worst.note(k, 0, badRequest(msgControlName))
 			continue
 		}
-		f, e := fo.fold(k)
+		nf, e := fo.fold(k)
 		if e != nil {
 			return nil, e
 		}
-		f = foldStored(f)
+		f := foldStored(nf)
 		c, ok := classes[f]
 		switch {
 		case !ok:
@@ -156,7 +156,7 @@ func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
 		}
 		i := paramIndexIn(r.params, k)
 		if i < 0 {
-			j, e := queryVariantFold(r.params, k, &fo)
+			j, e := queryVariantFold(r.params, k, nf, &fo)
 			if e != nil {
 				return nil, e
 			}
@@ -252,7 +252,7 @@ func (r *Route) QueryNames(rawQuery string) (string, bool) {
 		if name == "" || (bad && name > found) {
 			continue
 		}
-		i, e := queryVariantFold(r.params, name, &fo)
+		i, e := queryVariantFold(r.params, name, "", &fo)
 		if e != nil {
 			return "", true
 		}

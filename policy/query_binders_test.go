@@ -121,6 +121,7 @@ func TestNameFoldWorkBounded(t *testing.T) {
 		}, msgNameTooLong, 0, 0},
 		{"one long query name", func() *Error { _, e := query.ParseQuery(strings.Repeat("%EF%B7%BA", 20000) + "=1"); return e }, msgNameTooLong, 0, 0},
 		{"few keys folded once each", func() *Error { _, e := body.ParseBody([]byte(keys(20, false))); return e }, "", 20 * 16, 20},
+		{"few query names folded once each", func() *Error { _, e := query.ParseQuery(qnames(20)); return e }, "", 20 * 22, 20},
 		{"many keys", func() *Error { _, e := body.ParseBody([]byte(keys(4000, false))); return e }, msgFoldBudget, maxFoldBytes, -1},
 		{"many escaped keys", func() *Error { _, e := body.ParseBody([]byte(keys(4000, true))); return e }, msgFoldBudget, maxFoldBytes, -1},
 		{"many query names", func() *Error { _, e := query.ParseQuery(qnames(2000)); return e }, msgFoldBudget, maxFoldBytes, -1},
