@@ -40,6 +40,7 @@ func FuzzParseBody(f *testing.F) {
 		obj("productId", p, "licenseKey", `"ABCDE-FGHIJ-KLMNO-PQRS\udc00\ud800"`),
 		obj("productId", p, "licenseKey", `"ABCDE-FGHIJ-KLMNO-PQR\\ud800"`),
 		`{"x\uDBFF":1}`,
+		obj("productId", p, "licenseKey", k, "note", `"\ud800 in an unchecked value"`),
 	} {
 		f.Add([]byte(seed))
 	}
