@@ -97,7 +97,9 @@ func (r *Route) ParseBody(body []byte) (*Values, *Error) {
 
 // ParseQuery reads the route's parameters from a raw query string. Repeated
 // parameters are refused, and so are two names that some binder reads as
-// one. It reads the query the way url.ParseQuery does, in one pass without
+// one, names holding a control character, names some binder cuts or trims
+// onto a checked param (queryVariant), names over 128 bytes, and more
+// non-ASCII names than the folding budget allows. It reads the query the way url.ParseQuery does, in one pass without
 // building its map: a query of thousands of names costs no more per byte than
 // a body. Of several problems, the one of the first name in sorted order is
 // reported, so the same query always gets the same answer.
@@ -223,7 +225,9 @@ func wellFormedQuery(raw string) bool {
 // QueryNames reports whether a raw query string names any parameter the route
 // reads from its body, in any spelling a framework binds to it ("LicenseKey",
 // "licenseKey[]", "licenseKey[0]", "license_key"): a backend that merges
-// query and body would then see a value keygate did not check.
+// query and body would then see a value keygate did not check. A name with a
+// control character or over 128 bytes, or past the folding budget, makes the
+// query malformed ("", true).
 func (r *Route) QueryNames(rawQuery string) (string, bool) {
 	if rawQuery == "" || r.query {
 		return "", false
