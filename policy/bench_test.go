@@ -70,7 +70,7 @@ func BenchmarkParseKeyFlood(b *testing.B) {
 	pad := len(flood) - len(`{"productId":"`+okProduct+`","licenseKey":"`+okKey+`","pad":""}`)
 	plain := []byte(`{"productId":"` + okProduct + `","licenseKey":"` + okKey + `","pad":"` + strings.Repeat("x", pad) + `"}`)
 	deep := []byte(`{"productId":"` + okProduct + `","licenseKey":"` + okKey + `","d":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`)
-	unicode := keyFloodUnicode(2000)
+	unicode := keyFloodUnicode(400) // 400 non-ASCII names and their folds: within maxFoldBytes
 	r := routeNamed(b, "get")
 	for _, tc := range []struct {
 		name string
@@ -134,5 +134,55 @@ func BenchmarkParseQueryRouteFlood(b *testing.B) {
 		if _, e := r.ParseQuery(raw); e != nil {
 			b.Fatal(e)
 		}
+	}
+}
+
+// BenchmarkParseFoldHostile parses bodies of non-ASCII keys made to cost
+// the most folding (U+FDFA: one rune, 18 after NFKD), beside plain bodies of
+// the same size (one long string); compare the ns/op of each pair. The 60 KB
+// ones are refused (a 60 KB key, or keys past maxFoldBytes); "budget" is the
+// costliest accepted: as many keys of 3 U+FDFA as maxFoldBytes allows.
+func BenchmarkParseFoldHostile(b *testing.B) {
+	lig := strings.Repeat("\ufdfa", 3)
+	keys := func(n int, each string) []byte {
+		var sb strings.Builder
+		sb.WriteString(`{"productId":"` + okProduct + `","licenseKey":"` + okKey + `"`)
+		for i := range n {
+			sb.WriteString(`,"` + each + string(rune('a'+i%26)) + string(rune('a'+i/26)) + `":1`)
+		}
+		sb.WriteString("}")
+		return []byte(sb.String())
+	}
+	plainOf := func(n int) []byte {
+		pad := n - len(`{"productId":"`+okProduct+`","licenseKey":"`+okKey+`","pad":""}`)
+		return []byte(`{"productId":"` + okProduct + `","licenseKey":"` + okKey + `","pad":"` + strings.Repeat("x", pad) + `"}`)
+	}
+	long := []byte(`{"` + strings.Repeat("\ufdfa", 20000) + `":1}`)
+	many := keys(60000/16, "\ufdfa\ufdfa\ufdfa")
+	r := routeNamed(b, "get")
+	n := 1
+	for _, e := r.ParseBody(keys(n+1, lig)); e == nil; _, e = r.ParseBody(keys(n+1, lig)) {
+		n++
+	}
+	budget := keys(n, lig)
+	b.Logf("budget: %d keys, %d bytes", n, len(budget))
+	for _, tc := range []struct {
+		name    string
+		body    []byte
+		refused bool
+	}{
+		{"long-key-60KB", long, true}, {"plain-60KB", plainOf(len(long)), false},
+		{"many-keys-60KB", many, true}, {"plain-many", plainOf(len(many)), false},
+		{"budget", budget, false}, {"plain-budget", plainOf(len(budget)), false},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(tc.body)))
+			for b.Loop() {
+				if _, e := r.ParseBody(tc.body); (e != nil) != tc.refused {
+					b.Fatalf("ParseBody = %v, want refused %v", e, tc.refused)
+				}
+			}
+		})
 	}
 }

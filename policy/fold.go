@@ -27,6 +27,7 @@ func FoldName(s string) string {
 	if isASCII(s) {
 		return foldASCII(s)
 	}
+	countFolded(s)
 	b := make([]byte, 0, len(s))
 	for _, r := range s {
 		b = foldRune(b, r, 0)

@@ -78,7 +78,8 @@ func TestQueryNameVariants(t *testing.T) {
 	get := Default().Match("POST", "/get-key")
 	for _, raw := range []string{
 		"productId[]=B", "productId%5B%5D=B", "productId%5B0%5D=B", "productId[x]=B", "productId.x=B",
-		"product_id=B", "PRODUCT-ID=B", "product%C4%B1d=B", "product%E2%80%8BId=B", "productId%00=B",
+		"product_id=B", "PRODUCT-ID=B", "product%C4%B1d=B", "product%E2%80%8BId=B",
+		"%5BproductId=B", "%5DproductId=B", "productId%5D=B", "%5B%5DproductId%5D%5D=B",
 		"trace=1&licenseKey[]=K",
 	} {
 		if name, bad := get.QueryNames(raw); !bad || name == "" {
@@ -125,6 +126,12 @@ func TestBucketForm(t *testing.T) {
 		{"dotted capital I in other case", "KEY-TEST-0000-0000-0000-0001"},
 		{"combining accent", "KE\u0301Y-TEST-0000-0000-0000-0001"},
 		{"ideographic space", "\u3000" + key},
+		{"sharp s, which utf8mb4_general_ci reads as s", "KEY-TE\u00dfT-0000-0000-0000-0001"},
+		{"capital sharp s", "KEY-TE\u1e9eT-0000-0000-0000-0001"},
+		{"sharp s in lower case", "KEY-te\u00dft-0000-0000-0000-0001"},
+		{"ss, which utf8mb4_unicode_ci reads as sharp s", "KEY-TESST-0000-0000-0000-0001"},
+		{"long s", "KEY-TE\u017fT-0000-0000-0000-0001"},
+		{"sharp s beside s", "KEY-TES\u00dfsT-0000-0000-0000-0001"},
 	} {
 		if got := BucketForm(tc.v); got != want {
 			t.Errorf("BucketForm(%q) [%s] = %q, want %q", tc.v, tc.why, got, want)

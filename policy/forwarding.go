@@ -53,17 +53,48 @@ func (r *Route) validateForwarding(ps *problems) {
 
 // queryVariant returns the index of the checked param that some framework
 // binds a query name to, or -1. Frameworks fold case (and the rest of
-// FoldName), read "a[]", "a[0]" and "a[x]" as a (PHP, Rails, Express qs)
-// and "a.x" as a (qs with allowDots, Spring).
+// FoldName), read "a[]", "a[0]" and "a[x]" as a (PHP, Rails, Express qs),
+// "a.x" as a (qs with allowDots, Spring), "[a", "]a" and "a]" as a (Rack 2)
+// and "a\x00x" as a (PHP cuts names at NUL).
 func (r *Route) queryVariant(name string) int {
 	return queryVariantIn(r.params, name)
 }
 
 func queryVariantIn(params []*Param, name string) int {
-	bracket, _, _ := strings.Cut(name, "[")
-	dotted, _, _ := strings.Cut(bracket, ".")
+	f := newNameFolder() // names of a policy: ASCII, at most 64 bytes
+	i, _ := queryVariantFold(params, name, "", &f)
+	return i
+}
+
+// queryVariantFold is queryVariantIn folding within f's budget; folded is
+// the name's fold by f when the caller has it, else "".
+func queryVariantFold(params []*Param, name, folded string, f *nameFolder) (int, *Error) {
+	bracket, dotted := binderStems(name)
+	fb := folded
+	if bracket != name || folded == "" {
+		var e *Error
+		if fb, e = f.fold(bracket); e != nil {
+			return -1, e
+		}
+	}
+	if i := foldedIndex(params, fb); i >= 0 || dotted == bracket {
+		return i, nil
+	}
+	fd, e := f.fold(dotted)
+	if e != nil {
+		return -1, e
+	}
+	return foldedIndex(params, fd), nil
+}
+
+// foldedIndex returns the index of the param whose name folds to folded (a
+// FoldName result), or -1.
+func foldedIndex(params []*Param, folded string) int {
+	if !isASCII(folded) {
+		return -1 // param names are ASCII, and so are their folds
+	}
 	for i, p := range params {
-		if SameName(bracket, p.Name) || SameName(dotted, p.Name) {
+		if SameName(p.Name, folded) {
 			return i
 		}
 	}
@@ -75,12 +106,18 @@ func queryVariantIn(params []*Param, name string) int {
 func (r *Route) ForwardHeaders() []string { return r.headers }
 
 // ForwardQuery returns the query string forwarded upstream for a request
-// whose checks passed: a query route's checked query as received; on a body
-// route only the members named in allow_query, in the client's order, as
-// the client wrote them. rawQuery must have passed QueryNames.
+// whose checks passed. On a query route it is rebuilt from the checked
+// params alone: each present one once, in sorted order, canonically
+// escaped; nothing else the client sent, so no binder can read a name
+// keygate did not check. On a body route it is the members named in
+// allow_query, in the client's order, as the client wrote them. rawQuery
+// must have passed ParseQuery (query routes) or QueryNames (body routes).
 func (r *Route) ForwardQuery(rawQuery string) string {
-	if r.query || rawQuery == "" {
-		return rawQuery
+	if rawQuery == "" {
+		return ""
+	}
+	if r.query {
+		return r.checkedQuery(rawQuery)
 	}
 	if len(r.AllowQuery) == 0 {
 		return ""
@@ -96,6 +133,36 @@ func (r *Route) ForwardQuery(rawQuery string) string {
 			b.WriteByte('&')
 		}
 		b.WriteString(part)
+	}
+	return b.String()
+}
+
+// checkedQuery rebuilds a checked query string from the route's params.
+func (r *Route) checkedQuery(rawQuery string) string {
+	vals := make([]string, len(r.params))
+	set := make([]bool, len(r.params))
+	for part := range strings.SplitSeq(rawQuery, "&") {
+		rawName, rawValue, _ := strings.Cut(part, "=")
+		name, err := url.QueryUnescape(rawName)
+		if err != nil {
+			continue
+		}
+		if i := paramIndexIn(r.params, name); i >= 0 {
+			vals[i], _ = url.QueryUnescape(rawValue)
+			set[i] = true
+		}
+	}
+	var b strings.Builder
+	for i, p := range r.params {
+		if !set[i] {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(url.QueryEscape(p.Name))
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(vals[i]))
 	}
 	return b.String()
 }

@@ -51,6 +51,8 @@ func FuzzQueryNames(f *testing.F) {
 		wantName, wantBad := "", false
 		if q, err := url.ParseQuery(raw); err != nil {
 			wantBad = true
+		} else if slices.ContainsFunc(slices.Collect(maps.Keys(q)), func(k string) bool { return checkName(k) != nil || controlName(k) }) {
+			wantBad = true
 		} else {
 			for _, k := range slices.Sorted(maps.Keys(q)) {
 				if r.queryVariant(k) >= 0 {
@@ -100,6 +102,12 @@ func referenceParseQuery(r *Route, raw string) (*Values, *Error) {
 	var seen []string
 	for _, k := range names {
 		vs := q[k]
+		if e := checkName(k); e != nil {
+			return nil, e
+		}
+		if controlName(k) {
+			return nil, badRequest(msgControlName)
+		}
 		if len(vs) > 1 {
 			return nil, badRequest("Duplicate parameter: %s", safeName(k))
 		}

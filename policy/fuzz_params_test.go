@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"net/url"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf16"
 )
 
 // FuzzParseBody runs bodies through every built-in route and checks that
@@ -32,6 +36,11 @@ func FuzzParseBody(f *testing.F) {
 		"{\"productId\":\"\xff\"}",
 		obj("productId", p, "licenseKey", k) + "}",
 		`[]`, `null`, `"x"`, `{"a":` + strings.Repeat("[", 50) + strings.Repeat("]", 50) + `}`,
+		obj("productId", p, "licenseKey", `"ABCDE-FGHIJ-KLMNO-PQRS\ud800"`),
+		obj("productId", p, "licenseKey", `"ABCDE-FGHIJ-KLMNO-PQRS\udc00\ud800"`),
+		obj("productId", p, "licenseKey", `"ABCDE-FGHIJ-KLMNO-PQR\\ud800"`),
+		`{"x\uDBFF":1}`,
+		obj("productId", p, "licenseKey", k, "note", `"\ud800 in an unchecked value"`),
 	} {
 		f.Add([]byte(seed))
 	}
@@ -54,6 +63,9 @@ func FuzzParseBody(f *testing.F) {
 			}
 			if len(trimWS(body)) == 0 {
 				continue // an empty body reads as {}
+			}
+			if hasLoneSurrogate(body) {
+				t.Fatalf("%s: accepted %q, which holds an unpaired surrogate escape", r.Name, body)
 			}
 			var m map[string]any
 			if err := json.Unmarshal(body, &m); err != nil || m == nil {
@@ -189,4 +201,37 @@ func FuzzParseQuery(f *testing.F) {
 			}
 		}
 	})
+}
+
+var escapeRE = regexp.MustCompile(`\\+u[0-9a-fA-F]{4}`)
+
+// hasLoneSurrogate is loneSurrogate written another way, for FuzzParseBody:
+// every \u escape (after an even run of backslashes) in order, a surrogate
+// accepted only as a high half whose escape is followed at once by a low one.
+func hasLoneSurrogate(body []byte) bool {
+	type unit struct {
+		start, end int
+		r          rune
+	}
+	var units []unit
+	for _, m := range escapeRE.FindAllIndex(body, -1) {
+		slashes := bytes.IndexByte(body[m[0]:m[1]], 'u')
+		if slashes%2 == 0 {
+			continue // the last backslash is escaped: no \u escape here
+		}
+		n, _ := strconv.ParseUint(string(body[m[1]-4:m[1]]), 16, 32)
+		units = append(units, unit{m[0] + slashes - 1, m[1], rune(n)})
+	}
+	for i := 0; i < len(units); i++ {
+		if !utf16.IsSurrogate(units[i].r) {
+			continue
+		}
+		if i+1 < len(units) && units[i+1].start == units[i].end &&
+			utf16.DecodeRune(units[i].r, units[i+1].r) != unicode.ReplacementChar {
+			i++
+			continue
+		}
+		return true
+	}
+	return false
 }

@@ -23,11 +23,15 @@ const (
 // accent-insensitive collations compare), full case folding and
 // lower(upper(r)) per rune, controls and invisible characters (zero-width,
 // bidi, soft hyphen, BOM) dropped, the result composed (NFC) and trimmed of
-// white space (NBSP included). It merges more values than any one backend
-// does, never fewer. The value forwarded stays the client's.
+// white space (NBSP included), and every run of "s" collapsed to one "s".
+// The last step joins the two readings of ß: full case folding and
+// utf8mb4_unicode_ci read it as "ss", MySQL's utf8mb4_general_ci as "s"; so
+// "KEY-TEßT", "KEY-TESST" and "KEY-TEST" share one bucket. It merges more
+// values than any one backend does, never fewer. The value forwarded stays
+// the client's.
 func BucketForm(s string) string {
 	if isASCII(s) {
-		return bucketASCII(s)
+		return collapseS(bucketASCII(s))
 	}
 	var b strings.Builder
 	b.Grow(len(s))
@@ -38,7 +42,22 @@ func BucketForm(s string) string {
 		}
 		b.WriteRune(r)
 	}
-	return strings.TrimFunc(norm.NFC.String(b.String()), unicode.IsSpace)
+	return collapseS(strings.TrimFunc(norm.NFC.String(b.String()), unicode.IsSpace))
+}
+
+// collapseS replaces every run of 's' in a case-folded s with one 's'.
+func collapseS(s string) string {
+	if !strings.Contains(s, "ss") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == 's' && i > 0 && s[i-1] == 's' {
+			continue
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
 }
 
 func bucketASCII(s string) string {

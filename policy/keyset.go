@@ -20,23 +20,24 @@ type keySet struct {
 	hint  int               // expected number of names, to size big at once
 }
 
-// add records name; it refuses one that is the same name as an earlier one.
-func (k *keySet) add(name string) *Error {
-	if prev, dup := k.seen(name); dup {
+// addFolded records name, whose fold by nameFolder is folded; it refuses one that is
+// the same name as an earlier one. The caller folds each name once.
+func (k *keySet) addFolded(name, folded string) *Error {
+	if prev, dup := k.seen(name, folded); dup {
 		return duplicate(prev, name)
 	}
 	return nil
 }
 
 // seen records name, or returns the earlier name that is the same name.
-func (k *keySet) seen(name string) (prev string, dup bool) {
+func (k *keySet) seen(name, folded string) (prev string, dup bool) {
 	stored := name
 	if !isASCII(name) {
-		stored = FoldName(name)
+		stored = folded
 	}
 	if k.big == nil && k.n < smallKeys {
 		for i, prev := range k.small[:k.n] {
-			if compareNames(prev, stored) {
+			if sameStored(prev, stored) {
 				return k.orig[i], true
 			}
 		}
@@ -47,15 +48,39 @@ func (k *keySet) seen(name string) (prev string, dup bool) {
 	if k.big == nil {
 		k.big = make(map[string]string, max(4*smallKeys, k.hint))
 		for i, prev := range k.small[:k.n] {
-			k.big[FoldName(prev)] = k.orig[i]
+			k.big[foldStored(prev)] = k.orig[i]
 		}
 	}
-	f := FoldName(stored)
+	f := foldStored(folded)
 	if prev, ok := k.big[f]; ok {
 		return prev, true
 	}
 	k.big[f] = name
 	return "", false
+}
+
+// sameStored reports whether two names as keySet stores them are the same
+// name, without folding either again: ASCII ones are compared in place, a
+// folded non-ASCII one can equal only another (the fold of an ASCII name is
+// ASCII).
+func sameStored(a, b string) bool {
+	aASCII, bASCII := isASCII(a), isASCII(b)
+	switch {
+	case aASCII && bASCII:
+		return compareNames(a, b)
+	case aASCII != bASCII:
+		return false
+	}
+	return a == b
+}
+
+// foldStored folds a name as keySet stores it: ASCII as added, or already
+// folded; FoldName is idempotent, so a folded name needs no second pass.
+func foldStored(s string) string {
+	if isASCII(s) {
+		return foldASCII(s)
+	}
+	return s
 }
 
 func duplicate(prev, name string) *Error {

@@ -63,14 +63,16 @@ const (
 	msgNotObject   = "Request body must be a JSON object"
 	msgBadUTF8     = "Request must be valid UTF-8"
 	msgBadQuery    = "Invalid query string"
+	msgControlName = "Invalid query string: control character in a parameter name"
 )
 
 func badRequest(format string, args ...any) *Error { return Errorf(400, format, args...) }
 
 // ParseBody reads the route's parameters from a JSON body. An empty body reads
 // as an empty object. It rejects what a strict backend and keygate could read
-// differently: invalid UTF-8, duplicate keys, and keys that differ from a
-// checked parameter only in case. It does not apply the rules; call Validate.
+// differently: invalid UTF-8, unpaired surrogate escapes, duplicate keys,
+// keys that differ from a checked parameter only in case, and keys over 128
+// bytes. It does not apply the rules; call Validate.
 func (r *Route) ParseBody(body []byte) (*Values, *Error) {
 	v := newValues(r)
 	if len(trimWS(body)) == 0 {
@@ -82,6 +84,9 @@ func (r *Route) ParseBody(body []byte) (*Values, *Error) {
 	if !json.Valid(body) {
 		return nil, badRequest(msgInvalidJSON)
 	}
+	if loneSurrogate(body) {
+		return nil, badRequest(msgLoneSurrogate)
+	}
 	// One copy of the body as a string: every value read is a substring of
 	// it, and keys are compared in place.
 	if err := scanObjectIn(body, string(body), r.params, v.vals); err != nil {
@@ -92,7 +97,9 @@ func (r *Route) ParseBody(body []byte) (*Values, *Error) {
 
 // ParseQuery reads the route's parameters from a raw query string. Repeated
 // parameters are refused, and so are two names that some binder reads as
-// one. It reads the query the way url.ParseQuery does, in one pass without
+// one, names holding a control character, names some binder cuts or trims
+// onto a checked param (queryVariant), names over 128 bytes, and more
+// non-ASCII names than the folding budget allows. It reads the query the way url.ParseQuery does, in one pass without
 // building its map: a query of thousands of names costs no more per byte than
 // a body. Of several problems, the one of the first name in sorted order is
 // reported, so the same query always gets the same answer.
@@ -105,6 +112,7 @@ func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
 		return nil, badRequest(msgBadQuery)
 	}
 	var worst queryProblem
+	fo := newNameFolder()
 	// names by FoldName: the two first in sorted order of each, for the
 	// report of names that some binder reads as one
 	classes := make(map[string]nameClass, min(strings.Count(rawQuery, "&")+1, 64))
@@ -117,7 +125,21 @@ func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
 		if worst.set && k > worst.name {
 			continue // nothing found here could be reported before what was found
 		}
-		f := FoldName(k)
+		if e := checkName(k); e != nil {
+			worst.note(k, 0, e)
+			continue
+		}
+		if controlName(k) {
+			// PHP cuts names at NUL, others drop controls: the backend
+			// would bind another name than the one checked
+			worst.note(k, 0, badRequest(msgControlName))
+			continue
+		}
+		nf, e := fo.fold(k)
+		if e != nil {
+			return nil, e
+		}
+		f := foldStored(nf)
 		c, ok := classes[f]
 		switch {
 		case !ok:
@@ -136,7 +158,11 @@ func (r *Route) ParseQuery(rawQuery string) (*Values, *Error) {
 		}
 		i := paramIndexIn(r.params, k)
 		if i < 0 {
-			if j := queryVariantIn(r.params, k); j >= 0 {
+			j, e := queryVariantFold(r.params, k, nf, &fo)
+			if e != nil {
+				return nil, e
+			}
+			if j >= 0 {
 				worst.note(k, 2, badRequest("Unexpected parameter %s (did you mean %s?)", safeName(k), r.params[j].Name))
 			}
 			continue
@@ -199,7 +225,9 @@ func wellFormedQuery(raw string) bool {
 // QueryNames reports whether a raw query string names any parameter the route
 // reads from its body, in any spelling a framework binds to it ("LicenseKey",
 // "licenseKey[]", "licenseKey[0]", "license_key"): a backend that merges
-// query and body would then see a value keygate did not check.
+// query and body would then see a value keygate did not check. A name with a
+// control character or over 128 bytes, or past the folding budget, makes the
+// query malformed ("", true).
 func (r *Route) QueryNames(rawQuery string) (string, bool) {
 	if rawQuery == "" || r.query {
 		return "", false
@@ -209,6 +237,7 @@ func (r *Route) QueryNames(rawQuery string) (string, bool) {
 	// costs no more per byte than a body. A malformed query wins over a
 	// name, and of several names the first in sorted order is reported.
 	found, bad := "", false
+	fo := newNameFolder()
 	for part := range strings.SplitSeq(rawQuery, "&") {
 		if strings.Contains(part, ";") {
 			return "", true
@@ -221,7 +250,17 @@ func (r *Route) QueryNames(rawQuery string) (string, bool) {
 		if err != nil {
 			return "", true
 		}
-		if name != "" && r.queryVariant(name) >= 0 && (!bad || name < found) {
+		if checkName(name) != nil || controlName(name) {
+			return "", true
+		}
+		if name == "" || (bad && name > found) {
+			continue
+		}
+		i, e := queryVariantFold(r.params, name, "", &fo)
+		if e != nil {
+			return "", true
+		}
+		if i >= 0 {
 			found, bad = name, true
 		}
 	}
@@ -258,19 +297,30 @@ func scanObjectIn(b []byte, src string, params []*Param, out []value) *Error {
 	// a member takes at least 6 bytes ("k":0,); sizing the map for a third
 	// of that many saves most of its growth when a body is all keys
 	keys := keySet{hint: len(b) / 18}
+	fo := newNameFolder()
 	for {
 		m, ok := s.member()
 		if !ok {
 			return nil
 		}
+		if m.kEnd-m.kStart-2 > 6*maxNameBytes { // too long however it decodes: not worth decoding
+			return badRequest(msgNameTooLong)
+		}
 		key := s.text(m.kStart, m.kEnd, m.escaped)
+		if e := checkName(key); e != nil {
+			return e
+		}
+		folded, e := fo.fold(key) // once per key: the fold is the costly part
+		if e != nil {
+			return e
+		}
 		idx := paramIndexIn(params, key)
 		if idx < 0 {
-			if j := foldIndex(params, key); j >= 0 {
+			if j := foldedIndex(params, folded); j >= 0 {
 				return badRequest("Unexpected parameter %s (did you mean %s?)", safeName(key), params[j].Name)
 			}
 		}
-		if e := keys.add(key); e != nil {
+		if e := keys.addFolded(key, folded); e != nil {
 			return e
 		}
 		if key == "__proto__" || key == "constructor" || key == "prototype" {
@@ -449,18 +499,7 @@ func paramIndexIn(ps []*Param, name string) int {
 // foldIndex returns the index of the param that name is a variant of
 // (FoldName: the same name to some binder), or -1.
 func foldIndex(ps []*Param, name string) int {
-	if !isASCII(name) {
-		name = FoldName(name) // once, not once per param
-		if !isASCII(name) {
-			return -1 // param names are ASCII, and so are their folds
-		}
-	}
-	for i, p := range ps {
-		if SameName(p.Name, name) {
-			return i
-		}
-	}
-	return -1
+	return foldedIndex(ps, FoldName(name))
 }
 
 // safeName returns a parameter name fit to echo in a message.

@@ -92,7 +92,6 @@ func TestParseBodyKeys(t *testing.T) {
 		{`{"h\u006fstId":"\u0062"}`, map[string]string{"hostId": "b"}},
 		{`{"deviceTag":"\"quoted\" \\ \/ \b\f\n\r\t"}`, map[string]string{"deviceTag": "\"quoted\" \\ / \b\f\n\r\t"}},
 		{`{"deviceTag":"\ud83d\udd11 key"}`, map[string]string{"deviceTag": "🔑 key"}},
-		{`{"deviceTag":"\ud800"}`, map[string]string{"deviceTag": "\ufffd"}}, // as encoding/json decodes it
 		{`{"x":{"hostId":"inner"},"hostId":"outer"}`, map[string]string{"hostId": "outer"}},
 		{`{"hostId":7}`, map[string]string{"hostId": "7"}},
 	}
