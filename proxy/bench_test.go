@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keygate/keygate/internal/redistest"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/ratelimit"
-	"github.com/keygate/keygate/ratelimit/redistest"
 )
 
 // BenchmarkServeHTTP measures keygate's own work per proxied activation:

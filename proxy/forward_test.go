@@ -13,9 +13,9 @@ import (
 	"unicode"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/keygate/keygate/internal/redistest"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/ratelimit"
-	"github.com/keygate/keygate/ratelimit/redistest"
 )
 
 // rawCall is a request built header line by header line, so that a test can

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/internal/redistest"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/ratelimit"
-	"github.com/keygate/keygate/ratelimit/redistest"
 )
 
 // guessPolicy counts backend 404s per IP: 5 per minute, 5 at once.

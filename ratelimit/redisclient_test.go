@@ -19,7 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/keygate/keygate/ratelimit/redistest"
+	"github.com/keygate/keygate/internal/redistest"
 )
 
 func TestRedisConfigErrors(t *testing.T) {

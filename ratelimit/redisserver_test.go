@@ -10,7 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/keygate/keygate/ratelimit/redistest"
+	"github.com/keygate/keygate/internal/redistest"
 )
 
 // redisServer is a real redis-server started by the test that needs it.

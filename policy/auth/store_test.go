@@ -13,8 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/keygate/keygate/internal/redistest"
 	"github.com/keygate/keygate/ratelimit"
-	"github.com/keygate/keygate/ratelimit/redistest"
 )
 
 // patient is how long a Redis call may take in tests that are not about
