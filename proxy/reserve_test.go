@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/internal/redisconn"
 	"github.com/keygate/keygate/internal/redistest"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/ratelimit"
@@ -38,7 +39,7 @@ const guessBurst = 5
 // client of srv: Redis behind the fallback.
 func sharedLimiter(t *testing.T, srv *redistest.Server, opt ratelimit.RedisOptions) *ratelimit.Fallback {
 	t.Helper()
-	client, err := ratelimit.NewRedisClient(ratelimit.RedisConfig{URL: srv.URL()})
+	client, err := redisconn.New(redisconn.Config{URL: srv.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}
