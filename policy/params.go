@@ -279,6 +279,8 @@ func validEscapes(s string) bool {
 	return true
 }
 
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
 // scanObject walks a JSON object that json.Valid accepted, recording the
 // values of params. Any duplicate key is an error.
 func scanObject(b []byte, params []*Param, out []value) *Error {

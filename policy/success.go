@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/keygate/keygate/internal/leak"
 )
 
 // maxSuccessDepth bounds the nesting of a success body keygate rebuilds.
@@ -160,13 +162,13 @@ func (v *vetter) typed(path string, f *Field, n *node) bool {
 		switch {
 		case n.kind != 's' || !idRE.MatchString(n.str):
 			reason = "type"
-		case len(v.secrets) > 0 && echoes(n.str, v.secrets[:1]) != "": // never the token
+		case len(v.secrets) > 0 && leak.Echoes(n.str, v.secrets[:1]) != "": // never the token
 			reason = LeakEcho
 		}
 	case "email":
 		if n.kind != 's' || !emailRE.MatchString(n.str) {
 			reason = "type"
-		} else if c := echoes(n.str, v.secrets); c != "" {
+		} else if c := leak.Echoes(n.str, v.secrets); c != "" {
 			reason = c
 		}
 	case "datetime":

@@ -8,9 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keygate/keygate/internal/redisconn"
+	"github.com/keygate/keygate/internal/redistest"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/ratelimit"
-	"github.com/keygate/keygate/ratelimit/redistest"
 )
 
 // BenchmarkServeHTTP measures keygate's own work per proxied activation:
@@ -58,7 +59,7 @@ const benchPolicy = `routes:
 // benchPolicy in one script call.
 func BenchmarkServeHTTPRedis(b *testing.B) {
 	srv := redistest.Start(b)
-	client, err := ratelimit.NewRedisClient(ratelimit.RedisConfig{URL: srv.URL()})
+	client, err := redisconn.New(redisconn.Config{URL: srv.URL()})
 	if err != nil {
 		b.Fatal(err)
 	}

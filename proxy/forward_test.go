@@ -13,9 +13,10 @@ import (
 	"unicode"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/keygate/keygate/internal/redisconn"
+	"github.com/keygate/keygate/internal/redistest"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/ratelimit"
-	"github.com/keygate/keygate/ratelimit/redistest"
 )
 
 // rawCall is a request built header line by header line, so that a test can
@@ -305,7 +306,7 @@ func TestSpentKeyVariants(t *testing.T) {
 	t.Run("memory", func(t *testing.T) { spentKeyVariants(t, newGateway(t, withPolicy(pol))) })
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
-		client, err := ratelimit.NewRedisClient(ratelimit.RedisConfig{URL: srv.URL()})
+		client, err := redisconn.New(redisconn.Config{URL: srv.URL()})
 		if err != nil {
 			t.Fatal(err)
 		}

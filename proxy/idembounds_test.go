@@ -11,7 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/keygate/keygate/ratelimit/redistest"
+	"github.com/keygate/keygate/internal/redistest"
 )
 
 // TestIdempotencyPerTokenBound stores as many answers as one token may

@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/internal/redisconn"
+	"github.com/keygate/keygate/internal/redistest"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/ratelimit"
-	"github.com/keygate/keygate/ratelimit/redistest"
 )
 
 // guessPolicy counts backend 404s per IP: 5 per minute, 5 at once.
@@ -38,7 +39,7 @@ const guessBurst = 5
 // client of srv: Redis behind the fallback.
 func sharedLimiter(t *testing.T, srv *redistest.Server, opt ratelimit.RedisOptions) *ratelimit.Fallback {
 	t.Helper()
-	client, err := ratelimit.NewRedisClient(ratelimit.RedisConfig{URL: srv.URL()})
+	client, err := redisconn.New(redisconn.Config{URL: srv.URL()})
 	if err != nil {
 		t.Fatal(err)
 	}

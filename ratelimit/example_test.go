@@ -6,6 +6,7 @@ import (
 	"log"
 	"time"
 
+	"github.com/keygate/keygate/internal/redisconn"
 	"github.com/keygate/keygate/ratelimit"
 )
 
@@ -30,7 +31,7 @@ func ExampleMemory_Allow() {
 // A replica wires Redis behind a Fallback: shared limits while Redis
 // answers, per-replica limits while it does not.
 func ExampleNewFallback() {
-	client, err := ratelimit.NewRedisClient(ratelimit.RedisConfig{URL: "redis://redis:6379"})
+	client, err := redisconn.New(redisconn.Config{URL: "redis://redis:6379"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/internal/redisconn"
 )
 
 // slack is what the race detector may add to a call bounded by the Redis
@@ -224,7 +226,7 @@ func waitHealthy(t *testing.T, fs ...*Fallback) {
 func TestFallbackUnreachableAtStart(t *testing.T) {
 	t.Parallel()
 	port := freePort(t)
-	client, err := NewRedisClient(RedisConfig{URL: "redis://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
+	client, err := redisconn.New(redisconn.Config{URL: "redis://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ type Redis struct {
 }
 
 // NewRedis returns a limiter that keeps its buckets in client. The client's
-// commands should honour context deadlines (NewRedisClient sets
+// commands should honour context deadlines (redisconn.New sets
 // ContextTimeoutEnabled), or Timeout cannot cut a slow call short. NewRedis
 // does not contact Redis; call Ping to check it.
 func NewRedis(client redis.UniversalClient, opt RedisOptions) (*Redis, error) {

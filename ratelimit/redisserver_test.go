@@ -10,7 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/keygate/keygate/ratelimit/redistest"
+	"github.com/keygate/keygate/internal/redisconn"
+	"github.com/keygate/keygate/internal/redistest"
 )
 
 // redisServer is a real redis-server started by the test that needs it.
@@ -32,14 +33,14 @@ func freePort(tb testing.TB) int { tb.Helper(); return redistest.FreePort(tb) }
 // so that a machine starved by other jobs does not fail them.
 const patient = 5 * time.Second
 
-// newClient returns a client of s made by NewRedisClient, closed at
+// newClient returns a client of s made by redisconn.New, closed at
 // cleanup, with patient socket timeouts: the tests that are about timeouts
 // set them with RedisOptions.Timeout, which the client honours.
 func newClient(tb testing.TB, s *redisServer) redis.UniversalClient {
 	tb.Helper()
-	c, err := NewRedisClient(RedisConfig{URL: s.URL(), DialTimeout: patient, ReadTimeout: patient, WriteTimeout: patient})
+	c, err := redisconn.New(redisconn.Config{URL: s.URL(), DialTimeout: patient, ReadTimeout: patient, WriteTimeout: patient})
 	if err != nil {
-		tb.Fatalf("NewRedisClient: %v", err)
+		tb.Fatalf("redisconn.New: %v", err)
 	}
 	tb.Cleanup(func() { c.Close() })
 	return c

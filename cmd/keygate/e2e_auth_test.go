@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/cmd/keygate/internal/backend"
-	"github.com/keygate/keygate/ratelimit/redistest"
+	"github.com/keygate/keygate/internal/redistest"
 )
 
 // TestServeWithTokenSources: one keygate with the Redis token store, a JWT

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/cmd/keygate/internal/backend"
-	"github.com/keygate/keygate/ratelimit/redistest"
+	"github.com/keygate/keygate/internal/redistest"
 )
 
 // replicas starts n keygate processes sharing one Redis and one backend.

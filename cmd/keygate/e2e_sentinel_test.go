@@ -14,7 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/keygate/keygate/cmd/keygate/internal/backend"
-	"github.com/keygate/keygate/ratelimit/redistest"
+	"github.com/keygate/keygate/internal/redistest"
 )
 
 // TestSentinelFailoverUnderLoad kills the master of a real Sentinel setup

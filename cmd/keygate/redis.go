@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/keygate/keygate/internal/redisconn"
 	"github.com/keygate/keygate/proxy"
 	"github.com/keygate/keygate/ratelimit"
 )
@@ -18,15 +19,31 @@ func (c *Config) redisConfigured() bool {
 	return c.RedisURL != "" || len(c.RedisSentinels) > 0 || c.RedisSentinel != "" || len(c.RedisCluster) > 0
 }
 
-func (c *Config) redisConfig() ratelimit.RedisConfig {
-	return ratelimit.RedisConfig{
+func (c *Config) redisConfig() redisconn.Config {
+	return redisconn.Config{
 		URL: c.RedisURL, Username: c.RedisUsername, Password: c.RedisPassword,
 		SentinelMaster: c.RedisSentinel, SentinelAddrs: c.RedisSentinels, SentinelPassword: c.RedisSentinelPW,
 		ClusterAddrs: c.RedisCluster, DB: c.RedisDB, TLS: c.RedisTLS, CAFile: c.RedisCAFile,
 	}
 }
 
-// redisVars maps ratelimit.RedisConfig's field names to the variables that
+// newRedisClient builds keygate's Redis client, the one place that does: the
+// server shares it between rate limits, Idempotency-Key answers and the token
+// store; the token CLI, which may wait, passes a patient socket timeout
+// (0 keeps redisconn's short defaults).
+func (c *Config) newRedisClient(timeout time.Duration) (redis.UniversalClient, error) {
+	rc := c.redisConfig()
+	if timeout > 0 {
+		rc.DialTimeout, rc.ReadTimeout, rc.WriteTimeout = timeout, timeout, timeout
+	}
+	client, err := redisconn.New(rc)
+	if err != nil {
+		return nil, fmt.Errorf("%sREDIS_URL: %w", envPrefix, err)
+	}
+	return client, nil
+}
+
+// redisVars maps redisconn.Config's field names to the variables that
 // set them, so that a problem names what the user wrote.
 var redisVars = map[string]string{
 	"URL": "REDIS_URL", "Username": "REDIS_USERNAME", "Password": "REDIS_PASSWORD",
@@ -35,7 +52,7 @@ var redisVars = map[string]string{
 	"DB": "REDIS_DB", "TLS": "REDIS_TLS", "CAFile": "REDIS_CA_FILE",
 }
 
-// redisVar names a RedisConfig field by its KEYGATE_REDIS_* variable; a
+// redisVar names a redisconn.Config field by its KEYGATE_REDIS_* variable; a
 // field no variable sets keeps its own name.
 func redisVar(field string) string {
 	if v, ok := redisVars[field]; ok {
@@ -44,10 +61,10 @@ func redisVar(field string) string {
 	return field
 }
 
-// redisErrors turns RedisConfig's problems into one error each, naming the
+// redisErrors turns redisconn.Config's problems into one error each, naming the
 // KEYGATE_REDIS_* variables.
 func redisErrors(err error) []error {
-	var ce *ratelimit.RedisConfigError
+	var ce *redisconn.ConfigError
 	if !errors.As(err, &ce) {
 		return []error{fmt.Errorf("%sREDIS_URL: %w", envPrefix, err)}
 	}
@@ -79,9 +96,9 @@ func newSharedState(ctx context.Context, cfg *Config, log *slog.Logger, m *proxy
 		return &sharedState{limiter: ratelimit.NewMemory(), idem: idem, close: func() {}}, nil
 	}
 	redis.SetLogger(redisLogger{log})
-	client, err := ratelimit.NewRedisClient(cfg.redisConfig())
+	client, err := cfg.newRedisClient(0)
 	if err != nil {
-		return nil, fmt.Errorf("%sREDIS_URL: %w", envPrefix, err)
+		return nil, err
 	}
 	shared, err := ratelimit.NewRedis(client, ratelimit.RedisOptions{Prefix: cfg.RedisPrefix, Timeout: cfg.RedisTimeout})
 	if err != nil {

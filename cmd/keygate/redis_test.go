@@ -8,10 +8,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/keygate/keygate/ratelimit"
+	"github.com/keygate/keygate/internal/redisconn"
 )
 
-// TestRedisConfigProblemsNameVariables checks that RedisConfig's problems
+// TestRedisConfigProblemsNameVariables checks that redisconn.Config's problems
 // reach the user naming the KEYGATE_REDIS_* variables, every field the
 // message mentions included, one line per problem.
 func TestRedisConfigProblemsNameVariables(t *testing.T) {
@@ -50,9 +50,9 @@ func TestRedisConfigProblemsNameVariables(t *testing.T) {
 }
 
 // TestRedisVarsMatchConfig checks redisVars against the code it describes:
-// each RedisConfig field that a KEYGATE_REDIS_* variable sets is in it,
+// each redisconn.Config field that a KEYGATE_REDIS_* variable sets is in it,
 // under that variable, and nothing else is. It sets one REDIS_* field of
-// Config at a time and sees which RedisConfig field redisConfig fills.
+// Config at a time and sees which redisconn.Config field redisConfig fills.
 func TestRedisVarsMatchConfig(t *testing.T) {
 	var c Config
 	cv := reflect.ValueOf(&c).Elem()
@@ -70,7 +70,7 @@ func TestRedisVarsMatchConfig(t *testing.T) {
 			v.SetInt(1)
 		case reflect.Bool:
 			v.SetBool(true)
-		case reflect.Int64: // durations: no RedisConfig field comes from one
+		case reflect.Int64: // durations: no redisconn.Config field comes from one
 			v.SetInt(1)
 		default:
 			t.Fatalf("Config.%s: kind %s not handled by this test", f.Name, v.Kind())
@@ -84,13 +84,13 @@ func TestRedisVarsMatchConfig(t *testing.T) {
 		}
 		mapped := slices.Contains(mapValues(redisVars), f.Tag.Get("env"))
 		if len(set) > 1 || (len(set) == 1 && redisVars[set[0]] != f.Tag.Get("env")) || (len(set) == 0 && mapped) {
-			t.Errorf("Config.%s (%s) sets RedisConfig fields %v, but redisVars maps it from %v", f.Name, f.Tag.Get("env"), set, fieldsOf(f.Tag.Get("env")))
+			t.Errorf("Config.%s (%s) sets redisconn.Config fields %v, but redisVars maps it from %v", f.Name, f.Tag.Get("env"), set, fieldsOf(f.Tag.Get("env")))
 		}
 		cv.Field(i).SetZero()
 	}
 	for field := range redisVars {
-		if _, ok := reflect.TypeFor[ratelimit.RedisConfig]().FieldByName(field); !ok {
-			t.Errorf("redisVars names RedisConfig.%s, which does not exist", field)
+		if _, ok := reflect.TypeFor[redisconn.Config]().FieldByName(field); !ok {
+			t.Errorf("redisVars names redisconn.Config.%s, which does not exist", field)
 		}
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/keygate/keygate/internal/suggest"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/policy/auth"
-	"github.com/keygate/keygate/ratelimit"
 )
 
 const tokenUsage = `usage:
@@ -63,11 +62,10 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, envi
 		return fmt.Errorf("%sREDIS_URL (or the Sentinel or Cluster addresses) is required: the token store lives in Redis", envPrefix)
 	}
 	redis.SetLogger(redisLogger{newLogger(cfg, stderr)}) // go-redis's own lines only at KEYGATE_LOG_LEVEL=debug
-	rc := cfg.redisConfig()
-	rc.DialTimeout, rc.ReadTimeout, rc.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second // a CLI may wait
-	client, err := ratelimit.NewRedisClient(rc)
+	// A CLI may wait longer for Redis than a request may.
+	client, err := cfg.newRedisClient(2 * time.Second)
 	if err != nil {
-		return fmt.Errorf("%sREDIS_URL: %w", envPrefix, err)
+		return err
 	}
 	defer client.Close()
 	store, err := auth.NewStore(auth.StoreConfig{Client: client, Prefix: cfg.RedisPrefix, CacheTTL: cfg.TokensCacheTTL})

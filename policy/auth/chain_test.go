@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keygate/keygate/internal/redistest"
 	"github.com/keygate/keygate/policy"
-	"github.com/keygate/keygate/ratelimit/redistest"
 )
 
 // recorder is a Source that answers from a function and records what it

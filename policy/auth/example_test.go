@@ -9,9 +9,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keygate/keygate/internal/redisconn"
 	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/policy/auth"
-	"github.com/keygate/keygate/ratelimit"
 )
 
 // A chain of a tokens file and a JWT source: each token is decided by the
@@ -90,7 +90,7 @@ func ExampleUpstreamAuth() {
 // Redis.
 func ExampleStore() {
 	ctx := context.Background()
-	client, err := ratelimit.NewRedisClient(ratelimit.RedisConfig{URL: "redis://127.0.0.1:6379"})
+	client, err := redisconn.New(redisconn.Config{URL: "redis://127.0.0.1:6379"})
 	if err != nil {
 		panic(err)
 	}

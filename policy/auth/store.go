@@ -36,7 +36,7 @@ var (
 
 // StoreConfig says where the token store lives and how lookups are cached.
 type StoreConfig struct {
-	// Client reaches Redis (see ratelimit.NewRedisClient). Required.
+	// Client reaches Redis (see redisconn.New). Required.
 	Client redis.UniversalClient
 	// Prefix starts every key, inside braces so that it is also the
 	// Redis Cluster hash tag: "{keygate:}auth/token/<sha256>". "" means

@@ -13,8 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/keygate/keygate/ratelimit"
-	"github.com/keygate/keygate/ratelimit/redistest"
+	"github.com/keygate/keygate/internal/redisconn"
+	"github.com/keygate/keygate/internal/redistest"
 )
 
 // patient is how long a Redis call may take in tests that are not about
@@ -24,7 +24,7 @@ const patient = 5 * time.Second
 // newRedisClient returns a client of s, built as keygate builds them.
 func newRedisClient(t *testing.T, s *redistest.Server) redis.UniversalClient {
 	t.Helper()
-	c, err := ratelimit.NewRedisClient(ratelimit.RedisConfig{URL: s.URL(), DialTimeout: patient, ReadTimeout: patient, WriteTimeout: patient})
+	c, err := redisconn.New(redisconn.Config{URL: s.URL(), DialTimeout: patient, ReadTimeout: patient, WriteTimeout: patient})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,10 @@
-package ratelimit
+// Package redisconn builds the one kind of Redis client keygate uses, for
+// rate limits, the token store and Idempotency-Key answers alike: from a
+// single node URL, Sentinel or Cluster addresses, with ACL credentials and
+// TLS. It checks a Config whole and reports every problem as a typed
+// FieldError on the field to fix, never quoting a password. It knows nothing
+// of what the client is used for.
+package redisconn
 
 import (
 	"cmp"
@@ -16,18 +22,19 @@ import (
 )
 
 // Client defaults, short because a rate limiter that waits is worse than one
-// that falls back: each Allow is bounded by RedisOptions.Timeout anyway, and
-// these only bound what no request waits for (background dials, pings).
+// that falls back: each call is bounded by its caller's deadline anyway
+// (ratelimit.RedisOptions.Timeout for each Allow), and these only bound what
+// no request waits for (background dials, pings).
 const (
 	defaultDialTimeout  = 250 * time.Millisecond
 	defaultReadTimeout  = 100 * time.Millisecond
 	defaultWriteTimeout = 100 * time.Millisecond
 )
 
-// RedisConfig says how to reach Redis: set exactly one of URL (a single
+// Config says how to reach Redis: set exactly one of URL (a single
 // node), SentinelAddrs with SentinelMaster, or ClusterAddrs. The zero value
 // is invalid.
-type RedisConfig struct {
+type Config struct {
 	// URL is a single node: redis://[user[:password]@]host[:port][/db], or
 	// rediss:// for TLS. go-redis query parameters (dial_timeout=...) are
 	// accepted.
@@ -68,16 +75,17 @@ type RedisConfig struct {
 
 // Validate reports every problem of c at once, each naming its field. It
 // never reveals a password.
-func (c RedisConfig) Validate() error {
+func (c Config) Validate() error {
 	_, err := c.parse()
 	return err
 }
 
-// NewRedisClient returns a client for the Redis c describes. It does not
+// New returns a client for the Redis c describes. It does not
 // connect: go-redis dials on first use and redials by itself. The client
-// honours context deadlines and does not retry, so that RedisOptions.Timeout
-// bounds every call and a failure reaches Fallback at once.
-func NewRedisClient(c RedisConfig) (redis.UniversalClient, error) {
+// honours context deadlines and does not retry, so that the caller's
+// deadline (ratelimit.RedisOptions.Timeout for the limiter) bounds every call
+// and a failure reaches the caller's fallback at once.
+func New(c Config) (redis.UniversalClient, error) {
 	p, err := c.parse()
 	if err != nil {
 		return nil, err
@@ -125,13 +133,13 @@ func NewRedisClient(c RedisConfig) (redis.UniversalClient, error) {
 	}
 }
 
-// parsed is a valid RedisConfig, ready for go-redis.
+// parsed is a valid Config, ready for go-redis.
 type parsed struct {
 	node *redis.Options // set for URL
 	tls  *tls.Config    // nil without TLS
 }
 
-func (c RedisConfig) parse() (parsed, error) {
+func (c Config) parse() (parsed, error) {
 	var p parsed
 	var errs []*FieldError
 	bad := func(field, format string, a ...any) {
@@ -235,14 +243,14 @@ func (c RedisConfig) parse() (parsed, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return parsed{}, &RedisConfigError{Problems: errs}
+		return parsed{}, &ConfigError{Problems: errs}
 	}
 	return p, nil
 }
 
 // parseURL reads URL into options with keygate's defaults. Its errors never
 // quote the URL, which may hold a password.
-func (c RedisConfig) parseURL() (*redis.Options, []*FieldError) {
+func (c Config) parseURL() (*redis.Options, []*FieldError) {
 	u, err := url.Parse(c.URL)
 	if err != nil {
 		var ue *url.Error
@@ -316,7 +324,7 @@ func (c RedisConfig) parseURL() (*redis.Options, []*FieldError) {
 
 // tlsConfig builds the TLS settings; node, when not nil, may carry what a
 // rediss:// URL asked for.
-func (c RedisConfig) tlsConfig(node *redis.Options) (*tls.Config, *FieldError) {
+func (c Config) tlsConfig(node *redis.Options) (*tls.Config, *FieldError) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if node != nil && node.TLSConfig != nil {
 		cfg = node.TLSConfig.Clone()
@@ -354,16 +362,16 @@ func checkAddrs(field string, addrs []string) []*FieldError {
 	return errs
 }
 
-func (c RedisConfig) dialTimeout() time.Duration  { return cmp.Or(c.DialTimeout, defaultDialTimeout) }
-func (c RedisConfig) readTimeout() time.Duration  { return cmp.Or(c.ReadTimeout, defaultReadTimeout) }
-func (c RedisConfig) writeTimeout() time.Duration { return cmp.Or(c.WriteTimeout, defaultWriteTimeout) }
+func (c Config) dialTimeout() time.Duration  { return cmp.Or(c.DialTimeout, defaultDialTimeout) }
+func (c Config) readTimeout() time.Duration  { return cmp.Or(c.ReadTimeout, defaultReadTimeout) }
+func (c Config) writeTimeout() time.Duration { return cmp.Or(c.WriteTimeout, defaultWriteTimeout) }
 
 // poolTimeout bounds the wait for a pooled connection of a call without a
 // deadline of its own. Every call keygate makes carries one (each Allow is
-// bounded by RedisOptions.Timeout), and go-redis waits for the pool until the
+// bounded by ratelimit.RedisOptions.Timeout), and go-redis waits for the pool until the
 // earlier of the two, so this is long on purpose: the caller's deadline
 // governs. A short fixed wait turned local congestion (more callers than
 // connections on a busy CPU) into "connection pool timeout" errors, and so
 // into fallback decisions, while Redis itself was answering. Waits stay
 // short anyway: a busy connection is freed within the socket timeouts.
-func (c RedisConfig) poolTimeout() time.Duration { return time.Minute }
+func (c Config) poolTimeout() time.Duration { return time.Minute }

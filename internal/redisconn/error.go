@@ -1,26 +1,26 @@
-package ratelimit
+package redisconn
 
 import (
 	"strconv"
 	"strings"
 )
 
-// RedisConfigError lists every problem of a RedisConfig, as Validate and
-// NewRedisClient report them. No problem reveals a password.
-type RedisConfigError struct {
+// ConfigError lists every problem of a Config, as Validate and
+// New report them. No problem reveals a password.
+type ConfigError struct {
 	Problems []*FieldError // never empty
 }
 
-func (e *RedisConfigError) Error() string {
+func (e *ConfigError) Error() string {
 	lines := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
 		lines[i] = p.Error()
 	}
-	return "ratelimit: redis config: " + strings.Join(lines, "\n")
+	return "redis config: " + strings.Join(lines, "\n")
 }
 
 // Unwrap returns the problems, for errors.As and errors.Is.
-func (e *RedisConfigError) Unwrap() []error {
+func (e *ConfigError) Unwrap() []error {
 	errs := make([]error, len(e.Problems))
 	for i, p := range e.Problems {
 		errs[i] = p
@@ -28,19 +28,19 @@ func (e *RedisConfigError) Unwrap() []error {
 	return errs
 }
 
-// FieldError is one problem of a RedisConfig, on the field to fix. Its text
+// FieldError is one problem of a Config, on the field to fix. Its text
 // names fields through a function, so that a program can name them as its
 // users set them (an environment variable, a flag) without rewriting the
 // message.
 type FieldError struct {
-	Field string // the RedisConfig field to fix, such as "ClusterAddrs"
+	Field string // the Config field to fix, such as "ClusterAddrs"
 	Index int    // the faulty element of a list field; -1 for the whole field
 	Err   error  // the cause another package reported, or nil
 
 	problem func(name func(field string) string) string
 }
 
-// Error names the fields as RedisConfig does: "ClusterAddrs[1]: ...".
+// Error names the fields as Config does: "ClusterAddrs[1]: ...".
 func (e *FieldError) Error() string { return e.Text(func(f string) string { return f }) }
 
 // Text is the problem with every field, the one at fault and any other the

@@ -1,0 +1,86 @@
+package ratelimit
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keygate/keygate/internal/redisconn"
+	"github.com/keygate/keygate/internal/redistest"
+)
+
+// TestRedisSentinel finds the master through a real Sentinel.
+func TestRedisSentinel(t *testing.T) {
+	t.Parallel()
+	master := startRedis(t)
+	sentinel := redistest.New(t, freePort(t))
+	sentinel.Conf = filepath.Join(sentinel.Dir, "sentinel.conf")
+	conf := "sentinel monitor kgmaster 127.0.0.1 " + strconv.Itoa(master.Port()) + " 1\n"
+	if err := os.WriteFile(sentinel.Conf, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sentinel.Args = []string{"--sentinel"}
+	if err := sentinel.Run(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := redisconn.New(patiently(redisconn.Config{SentinelMaster: "kgmaster", SentinelAddrs: []string{sentinel.Addr()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := mustRedis(t, c, RedisOptions{})
+	if ok, err := r.Allow(context.Background(), oneRule, make([]Result, 1)); !ok || err != nil {
+		t.Fatalf("Allow through Sentinel = %v, %v", ok, err)
+	}
+	if n := newClient(t, master).Exists(context.Background(), r.Key(oneRule[0].Key)).Val(); n != 1 {
+		t.Error("the bucket is not on the master")
+	}
+}
+
+// TestRedisCluster runs many-rule requests on a real (one-node) Redis
+// Cluster: the shared hash tag keeps a request's keys in one slot, which a
+// cluster demands of a script's keys.
+func TestRedisCluster(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	admin := newClient(t, srv)
+	ctx := context.Background()
+	if err := admin.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(admin.ClusterInfo(ctx).Val(), "cluster_state:ok"); {
+		if time.Now().After(deadline) {
+			t.Fatal("cluster not ok after 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c, err := redisconn.New(patiently(redisconn.Config{ClusterAddrs: []string{srv.Addr()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Eval(ctx, "return 1", []string{"login:a", "ip:b"}).Err(); err == nil || !strings.Contains(err.Error(), "CROSSSLOT") {
+		t.Fatalf("untagged keys: %v, want CROSSSLOT (the test needs a cluster that checks slots)", err)
+	}
+	r := mustRedis(t, c, RedisOptions{})
+	if err := r.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l := Limit{Rate: 1, Period: time.Hour, Burst: 1}
+	reqs := []Request{{Key: "login:a", Limit: l}, {Key: "ip:b", Limit: l}, {Key: "token:c", Limit: l}}
+	for i, want := range []bool{true, false} {
+		if ok, err := r.Allow(ctx, reqs, make([]Result, 3)); ok != want || err != nil {
+			t.Errorf("call %d: Allow = %v, %v, want %v, nil", i, ok, err, want)
+		}
+	}
+}
+
+// patiently gives c socket timeouts that a starved machine cannot exceed.
+func patiently(c redisconn.Config) redisconn.Config {
+	c.DialTimeout, c.ReadTimeout, c.WriteTimeout = patient, patient, patient
+	return c
+}
