@@ -74,7 +74,9 @@ func (s *Scanner) ReadString() string {
 
 // Text returns the string at [start, end) of the input, quotes included,
 // decoded (escaped: it holds escapes): a substring of the caller's string
-// when New was given one, else a copy.
+// when New was given one, else a copy. Invalid UTF-8 in a string without
+// escapes is kept as it is, where encoding/json would replace it with U+FFFD:
+// callers that need one reading check utf8.Valid first, as policy does.
 func (s *Scanner) Text(start, end int, escaped bool) string {
 	if !escaped {
 		if len(s.s) == len(s.b) {

@@ -50,7 +50,8 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		lines := bytes.Count(data, []byte("\n")) + 1
+		// YAML breaks lines at \n, \r\n and a lone \r
+		lines := bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) - bytes.Count(data, []byte("\r\n")) + 1
 		for _, p := range Decode(data, &config{}, func(any, string, Pos) {}) {
 			if p.Line < 0 || p.Line > lines || p.Col < 0 || p.Msg == "" {
 				t.Errorf("Decode(%q) problem %+v, want a message at a line of %d or 0", data, p, lines)
