@@ -26,15 +26,15 @@ var ownHeaders = map[string]bool{
 // validateForwarding checks allow_query and headers, and fills r.headers.
 func (r *Route) validateForwarding(ps *problems) {
 	if len(r.AllowQuery) > 0 && r.query {
-		ps.at(r.pos("allow_query"), "route %s: allow_query applies to body routes; a query route forwards its checked query", r.Name)
+		ps.At(r.pos("allow_query"), "route %s: allow_query applies to body routes; a query route forwards its checked query", r.Name)
 	}
 	for _, q := range r.AllowQuery {
 		if !queryNameRE.MatchString(q) {
-			ps.at(r.pos("allow_query"), "route %s: allow_query name %q must be 1-64 letters, digits, _, . or -", r.Name, q)
+			ps.At(r.pos("allow_query"), "route %s: allow_query name %q must be 1-64 letters, digits, _, . or -", r.Name, q)
 		} else if methodOverride(q) {
-			ps.at(r.pos("allow_query"), "route %s: allow_query name %q overrides the method on some backends", r.Name, q)
+			ps.At(r.pos("allow_query"), "route %s: allow_query name %q overrides the method on some backends", r.Name, q)
 		} else if i := r.queryVariant(q); i >= 0 {
-			ps.at(r.pos("allow_query"), "route %s: allow_query name %q is read as param %s by some backends", r.Name, q, r.params[i].Name)
+			ps.At(r.pos("allow_query"), "route %s: allow_query name %q is read as param %s by some backends", r.Name, q, r.params[i].Name)
 		}
 	}
 	r.headers = r.headers[:0]
@@ -42,9 +42,9 @@ func (r *Route) validateForwarding(ps *problems) {
 		c := http.CanonicalHeaderKey(h)
 		switch {
 		case !headerRE.MatchString(h):
-			ps.at(r.pos("headers"), "route %s: header %q: bad header name", r.Name, h)
+			ps.At(r.pos("headers"), "route %s: header %q: bad header name", r.Name, h)
 		case ownHeaders[c] || strings.HasPrefix(c, "X-Forwarded-"):
-			ps.at(r.pos("headers"), "route %s: header %s is keygate's own and cannot be forwarded from the client", r.Name, c)
+			ps.At(r.pos("headers"), "route %s: header %s is keygate's own and cannot be forwarded from the client", r.Name, c)
 		default:
 			r.headers = append(r.headers, c)
 		}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf16"
+
+	"github.com/keygate/keygate/internal/jsonscan"
 )
 
 // FuzzParseBody runs bodies through every built-in route and checks that
@@ -61,7 +63,7 @@ func FuzzParseBody(f *testing.F) {
 				}
 				continue
 			}
-			if len(trimWS(body)) == 0 {
+			if len(jsonscan.TrimSpace(body)) == 0 {
 				continue // an empty body reads as {}
 			}
 			if hasLoneSurrogate(body) {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/keygate/keygate/internal/jsonscan"
 )
 
 // maxMessage is the longest upstream message keygate repeats to a client.
@@ -166,22 +168,20 @@ func parseUpstreamFast(body []byte) (upstreamBody, bool) {
 	if !utf8.Valid(body) {
 		return upstreamBody{}, false
 	}
-	s := scanner{b: body}
-	s.ws()
-	if body[s.i] != '{' { // not an object: nothing to read in it
+	s := jsonscan.New(body, "")
+	if !s.Object() { // not an object: nothing to read in it
 		return upstreamBody{}, true
 	}
-	s.i++
 	var vals [len(upstreamKeys)][]byte
 	var keys [16][]byte
 	n := 0
 	for {
-		m, more := s.member()
+		m, more := s.Member()
 		if !more {
 			break
 		}
-		key := body[m.kStart+1 : m.kEnd-1]
-		if m.escaped || n == len(keys) {
+		key := body[m.KeyStart+1 : m.KeyEnd-1]
+		if m.Escaped || n == len(keys) {
 			return upstreamBody{}, false
 		}
 		for _, k := range keys[:n] {
@@ -193,7 +193,7 @@ func parseUpstreamFast(body []byte) (upstreamBody, bool) {
 		n++
 		for i, name := range upstreamKeys {
 			if string(key) == name {
-				vals[i] = body[m.vStart:m.vEnd]
+				vals[i] = body[m.ValStart:m.ValEnd]
 			}
 		}
 	}

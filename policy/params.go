@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/keygate/keygate/internal/jsonscan"
 )
 
 // Values holds the parameters of one request that its route checks, as the
@@ -64,6 +66,9 @@ const (
 	msgBadUTF8     = "Request must be valid UTF-8"
 	msgBadQuery    = "Invalid query string"
 	msgControlName = "Invalid query string: control character in a parameter name"
+	// msgLoneSurrogate refuses a JSON string escape that names half of a
+	// UTF-16 surrogate pair (jsonscan.LoneSurrogate).
+	msgLoneSurrogate = "Request must be valid UTF-8: unpaired surrogate escape in a JSON string"
 )
 
 func badRequest(format string, args ...any) *Error { return Errorf(400, format, args...) }
@@ -75,7 +80,7 @@ func badRequest(format string, args ...any) *Error { return Errorf(400, format, 
 // bytes. It does not apply the rules; call Validate.
 func (r *Route) ParseBody(body []byte) (*Values, *Error) {
 	v := newValues(r)
-	if len(trimWS(body)) == 0 {
+	if len(jsonscan.TrimSpace(body)) == 0 {
 		return v, nil
 	}
 	if !utf8.Valid(body) {
@@ -84,7 +89,7 @@ func (r *Route) ParseBody(body []byte) (*Values, *Error) {
 	if !json.Valid(body) {
 		return nil, badRequest(msgInvalidJSON)
 	}
-	if loneSurrogate(body) {
+	if jsonscan.LoneSurrogate(body) {
 		return nil, badRequest(msgLoneSurrogate)
 	}
 	// One copy of the body as a string: every value read is a substring of
@@ -290,25 +295,23 @@ func scanObject(b []byte, params []*Param, out []value) *Error {
 // scanObjectIn is scanObject where src holds the bytes of b as a string;
 // the strings recorded are substrings of it.
 func scanObjectIn(b []byte, src string, params []*Param, out []value) *Error {
-	s := scanner{b: b, s: src}
-	s.ws()
-	if s.i >= len(b) || b[s.i] != '{' {
+	s := jsonscan.New(b, src)
+	if !s.Object() {
 		return badRequest(msgNotObject)
 	}
-	s.i++
 	// a member takes at least 6 bytes ("k":0,); sizing the map for a third
 	// of that many saves most of its growth when a body is all keys
 	keys := keySet{hint: len(b) / 18}
 	fo := newNameFolder()
 	for {
-		m, ok := s.member()
+		m, ok := s.Member()
 		if !ok {
 			return nil
 		}
-		if m.kEnd-m.kStart-2 > 6*maxNameBytes { // too long however it decodes: not worth decoding
+		if m.KeyEnd-m.KeyStart-2 > 6*maxNameBytes { // too long however it decodes: not worth decoding
 			return badRequest(msgNameTooLong)
 		}
-		key := s.text(m.kStart, m.kEnd, m.escaped)
+		key := s.Text(m.KeyStart, m.KeyEnd, m.Escaped)
 		if e := checkName(key); e != nil {
 			return e
 		}
@@ -337,11 +340,11 @@ func scanObjectIn(b []byte, src string, params []*Param, out []value) *Error {
 		if idx < 0 {
 			continue
 		}
-		raw, text := b[m.vStart:m.vEnd], src[m.vStart:m.vEnd]
+		raw, text := b[m.ValStart:m.ValEnd], src[m.ValStart:m.ValEnd]
 		switch raw[0] {
 		case '"':
-			sc := scanner{b: raw, s: text}
-			out[idx] = value{kind: 's', str: sc.str()}
+			sc := jsonscan.New(raw, text)
+			out[idx] = value{kind: 's', str: sc.ReadString()}
 		case '{':
 			out[idx] = value{kind: 'o', raw: raw}
 		case '[':
@@ -354,139 +357,6 @@ func scanObjectIn(b []byte, src string, params []*Param, out []value) *Error {
 			out[idx] = value{kind: 'n', str: text}
 		}
 	}
-}
-
-// scanner reads JSON that is already known to be valid.
-type scanner struct {
-	b []byte
-	s string // b as a string, when the caller has it: strings read are its substrings; else ""
-	i int
-}
-
-func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// strEnd moves past the string at s.i. It returns where the string starts
-// (its opening quote) and whether it holds escapes.
-func (s *scanner) strEnd() (start int, escaped bool) {
-	start = s.i
-	s.i++
-	for s.b[s.i] != '"' {
-		if s.b[s.i] == '\\' {
-			escaped = true
-			s.i++
-		}
-		s.i++
-	}
-	s.i++
-	return start, escaped
-}
-
-// str reads a string at s.i and returns it decoded.
-func (s *scanner) str() string {
-	start, escaped := s.strEnd()
-	return s.text(start, s.i, escaped)
-}
-
-// text returns the string at b[start:end], quotes included, decoded: a
-// substring of s.s when the caller gave it, else a copy.
-func (s *scanner) text(start, end int, escaped bool) string {
-	if !escaped {
-		if len(s.s) == len(s.b) {
-			return s.s[start+1 : end-1]
-		}
-		return string(s.b[start+1 : end-1])
-	}
-	var out string
-	_ = json.Unmarshal(s.b[start:end], &out) // valid by construction
-	return out
-}
-
-// keyBytes returns an object member's key decoded: in place, without a
-// copy, unless it holds escapes.
-func (s *scanner) keyBytes(m member) []byte {
-	if !m.escaped {
-		return s.b[m.kStart+1 : m.kEnd-1]
-	}
-	return []byte(s.text(m.kStart, m.kEnd, true))
-}
-
-// member is where one member of a JSON object lies in the scanned bytes.
-type member struct {
-	kStart, kEnd int  // the key, quotes included
-	vStart, vEnd int  // the value
-	escaped      bool // the key holds escapes
-}
-
-// member moves past the next member of an object whose '{' is behind s.i;
-// ok is false, and s.i at the closing '}', when there is none. Every walk
-// over an object's members goes through here.
-func (s *scanner) member() (m member, ok bool) {
-	s.ws()
-	if s.b[s.i] == '}' {
-		return member{}, false
-	}
-	if s.b[s.i] == ',' {
-		s.i++
-		s.ws()
-	}
-	m.kStart, m.escaped = s.strEnd()
-	m.kEnd = s.i
-	s.ws()
-	s.i++ // ':'
-	s.ws()
-	m.vStart = s.i
-	s.skip()
-	m.vEnd = s.i
-	return m, true
-}
-
-// skip moves past one value.
-func (s *scanner) skip() {
-	switch s.b[s.i] {
-	case '"':
-		s.strEnd()
-	case '{', '[':
-		depth := 0
-		for {
-			switch s.b[s.i] {
-			case '"':
-				s.strEnd()
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					s.i++
-					return
-				}
-			}
-			s.i++
-		}
-	default: // number, true, false, null
-		for s.i < len(s.b) {
-			switch s.b[s.i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return
-			}
-			s.i++
-		}
-	}
-}
-
-func trimWS(b []byte) []byte {
-	s := scanner{b: b}
-	s.ws()
-	return b[s.i:]
 }
 
 func paramIndexIn(ps []*Param, name string) int {

@@ -160,7 +160,7 @@ func Parse(file string, data []byte) (*Policy, error) {
 	if len(ps) == 0 || len(p.Routes) > 0 { // report rule problems beside type problems
 		p.validate(&ps)
 	}
-	if err := ps.err(file); err != nil {
+	if err := ps.Err(file); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -198,22 +198,22 @@ const minInterval = time.Microsecond
 
 func (p *Policy) validate(ps *problems) {
 	if len(p.Routes) == 0 {
-		ps.add(0, "no routes: a policy needs at least one route")
+		ps.Add(0, "no routes: a policy needs at least one route")
 	}
 	p.byPath = map[string][]*Route{}
 	names := map[string]int{}
 	for _, r := range p.Routes {
 		if r == nil {
-			ps.add(0, "empty route")
+			ps.Add(0, "empty route")
 			continue
 		}
 		r.validate(ps)
 		if l, dup := names[r.Name]; dup && r.Name != "" {
-			ps.at(r.pos("name"), "route name %q is already used at line %d", r.Name, l)
+			ps.At(r.pos("name"), "route name %q is already used at line %d", r.Name, l)
 		}
 		names[r.Name] = r.line
 		if other := p.Match(r.Method, r.Path); other != nil {
-			ps.at(r.pos("path"), "%s %s is already routed at line %d", r.Method, r.Path, other.line)
+			ps.At(r.pos("path"), "%s %s is already routed at line %d", r.Method, r.Path, other.line)
 		}
 		p.byPath[r.Path] = append(p.byPath[r.Path], r)
 	}
@@ -226,7 +226,7 @@ func (p *Policy) validate(ps *problems) {
 				continue
 			}
 			if !sameBucket(first, l) {
-				ps.at(l.pos(""), "limit %s: limits with one name share a bucket, so key, rate, per, burst, on and shadow must match the one at line %d", l.Name, first.line)
+				ps.At(l.pos(""), "limit %s: limits with one name share a bucket, so key, rate, per, burst, on and shadow must match the one at line %d", l.Name, first.line)
 			}
 		}
 	}
@@ -252,24 +252,24 @@ func sameBucket(a, b *Limit) bool {
 
 func (r *Route) validate(ps *problems) {
 	if !nameRE.MatchString(r.Name) {
-		ps.at(r.pos("name"), "route name %q must be lower case letters, digits, - or _ (1-64, starting with a letter)", r.Name)
+		ps.At(r.pos("name"), "route name %q must be lower case letters, digits, - or _ (1-64, starting with a letter)", r.Name)
 	}
 	r.Method = strings.ToUpper(r.Method)
 	if !methods[r.Method] {
-		ps.at(r.pos("method"), "route %s: method %q must be one of GET, POST, PUT, PATCH, DELETE", r.Name, r.Method)
+		ps.At(r.pos("method"), "route %s: method %q must be one of GET, POST, PUT, PATCH, DELETE", r.Name, r.Method)
 	}
 	if !pathRE.MatchString(r.Path) || strings.Contains(r.Path, "/../") || strings.HasSuffix(r.Path, "/..") || strings.Contains(r.Path, "/./") {
-		ps.at(r.pos("path"), "route %s: path %q must be an absolute path of plain segments (no query, no dot segments)", r.Name, r.Path)
+		ps.At(r.pos("path"), "route %s: path %q must be an absolute path of plain segments (no query, no dot segments)", r.Name, r.Path)
 	}
 	if r.Idempotent && r.Method == http.MethodGet {
-		ps.at(r.pos("idempotent"), "route %s: idempotent applies to POST, PUT, PATCH and DELETE routes; GET is idempotent already", r.Name)
+		ps.At(r.pos("idempotent"), "route %s: idempotent applies to POST, PUT, PATCH and DELETE routes; GET is idempotent already", r.Name)
 	}
 	switch r.Auth {
 	case "", "token":
 		r.Auth, r.needAuth = "token", true
 	case "none":
 	default:
-		ps.at(r.pos("auth"), "route %s: auth %q must be token or none", r.Name, r.Auth)
+		ps.At(r.pos("auth"), "route %s: auth %q must be token or none", r.Name, r.Auth)
 	}
 	switch r.In {
 	case "":
@@ -282,7 +282,7 @@ func (r *Route) validate(ps *problems) {
 	case "query":
 		r.query = true
 	default:
-		ps.at(r.pos("in"), "route %s: in %q must be body or query", r.Name, r.In)
+		ps.At(r.pos("in"), "route %s: in %q must be body or query", r.Name, r.In)
 	}
 	r.params = r.params[:0]
 	for name, prm := range r.Params {
@@ -306,58 +306,58 @@ func (r *Route) validate(ps *problems) {
 	}
 	for _, prm := range r.params {
 		if r.query && prm.Type == "object" {
-			ps.at(prm.pos("type"), "route %s: param %s: objects cannot be read from a query string", r.Name, prm.Name)
+			ps.At(prm.pos("type"), "route %s: param %s: objects cannot be read from a query string", r.Name, prm.Name)
 		}
 	}
 	r.product = -1
 	if r.Product != "" {
 		src, name, ok := strings.Cut(r.Product, ".")
 		if !ok || (src != "body" && src != "query") {
-			ps.at(r.pos("product"), "route %s: product %q must be body.<param> or query.<param>", r.Name, r.Product)
+			ps.At(r.pos("product"), "route %s: product %q must be body.<param> or query.<param>", r.Name, r.Product)
 		} else if src != r.In {
-			ps.at(r.pos("product"), "route %s: product %q is read from %s but the route's params are in the %s", r.Name, r.Product, src, r.In)
+			ps.At(r.pos("product"), "route %s: product %q is read from %s but the route's params are in the %s", r.Name, r.Product, src, r.In)
 		} else if r.product = r.paramIndex(name); r.product < 0 {
-			ps.at(r.pos("product"), "route %s: product %q names no parameter listed in params", r.Name, r.Product)
+			ps.At(r.pos("product"), "route %s: product %q names no parameter listed in params", r.Name, r.Product)
 		} else if r.params[r.product].Type != "string" {
-			ps.at(r.pos("product"), "route %s: product parameter %q must be of type string", r.Name, name)
+			ps.At(r.pos("product"), "route %s: product parameter %q must be of type string", r.Name, name)
 		}
 	}
 	for _, group := range r.Exclusive {
 		if len(group) < 2 {
-			ps.at(r.pos("exclusive"), "route %s: an exclusive group needs at least two params", r.Name)
+			ps.At(r.pos("exclusive"), "route %s: an exclusive group needs at least two params", r.Name)
 		}
 		for _, name := range group {
 			if r.paramIndex(name) < 0 {
-				ps.at(r.pos("exclusive"), "route %s: exclusive names %q, which is not in params", r.Name, name)
+				ps.At(r.pos("exclusive"), "route %s: exclusive names %q, which is not in params", r.Name, name)
 			}
 		}
 	}
 	limits := map[string]bool{}
 	for _, l := range r.Limits {
 		if l == nil { // "- " or "~": the proxy would dereference it on every request
-			ps.at(r.pos("limits"), "route %s: empty limit", r.Name)
+			ps.At(r.pos("limits"), "route %s: empty limit", r.Name)
 			continue
 		}
 		l.validate(ps, r)
 		if limits[l.Name] {
-			ps.at(l.pos("name"), "route %s: limit name %q is used twice", r.Name, l.Name)
+			ps.At(l.pos("name"), "route %s: limit name %q is used twice", r.Name, l.Name)
 		}
 		limits[l.Name] = true
 	}
 	r.validateForwarding(ps)
 	for _, e := range r.Errors {
 		if e == nil {
-			ps.at(r.pos("errors"), "route %s: empty error rule", r.Name)
+			ps.At(r.pos("errors"), "route %s: empty error rule", r.Name)
 			continue
 		}
 		if e.Status < 300 || e.Status > 599 {
-			ps.at(e.pos("status"), "route %s: error rule status %d must be an upstream error status (300-599)", r.Name, e.Status)
+			ps.At(e.pos("status"), "route %s: error rule status %d must be an upstream error status (300-599)", r.Name, e.Status)
 		}
 		if e.Code < CodeInvalid || e.Code > CodeRateLimit {
-			ps.at(e.pos("code"), "route %s: error rule code %d must be 1, 2 or 3", r.Name, e.Code)
+			ps.At(e.pos("code"), "route %s: error rule code %d must be 1, 2 or 3", r.Name, e.Code)
 		}
 		if len(e.Message) > maxMessage || strings.ContainsAny(e.Message, "\r\n") {
-			ps.at(e.pos("message"), "route %s: error rule message must be one line of at most %d bytes", r.Name, maxMessage)
+			ps.At(e.pos("message"), "route %s: error rule message must be one line of at most %d bytes", r.Name, maxMessage)
 		}
 		e.validatePattern(ps, r.Name)
 	}
@@ -368,36 +368,36 @@ var paramTypes = map[string]bool{"string": true, "numeric": true, "datetime": tr
 
 func (p *Param) validate(ps *problems, route string, depth int) {
 	if !paramRE.MatchString(p.Name) {
-		ps.at(p.pos(""), "route %s: param name %q must be letters, digits or _", route, p.Name)
+		ps.At(p.pos(""), "route %s: param name %q must be letters, digits or _", route, p.Name)
 	}
 	if p.Type == "" {
 		p.Type = "string"
 	}
 	if !paramTypes[p.Type] {
-		ps.at(p.pos("type"), "route %s: param %s: type %q must be one of string, numeric, datetime, email, boolean, object", route, p.Name, p.Type)
+		ps.At(p.pos("type"), "route %s: param %s: type %q must be one of string, numeric, datetime, email, boolean, object", route, p.Name, p.Type)
 	}
 	if p.Min < 0 || p.Max < 0 || (p.Max > 0 && p.Min > p.Max) {
-		ps.at(p.pos("min"), "route %s: param %s: min %d and max %d must be >= 0 with min <= max", route, p.Name, p.Min, p.Max)
+		ps.At(p.pos("min"), "route %s: param %s: min %d and max %d must be >= 0 with min <= max", route, p.Name, p.Min, p.Max)
 	}
 	if (p.Min > 0 || p.Max > 0) && (p.Type == "boolean" || p.Type == "object") {
-		ps.at(p.pos("max"), "route %s: param %s: min and max apply to string values only", route, p.Name)
+		ps.At(p.pos("max"), "route %s: param %s: min and max apply to string values only", route, p.Name)
 	}
 	switch p.Bucket {
 	case "":
 		p.Bucket = BucketFold
 	case BucketFold, BucketExact:
 	default:
-		ps.at(p.pos("bucket"), "route %s: param %s: bucket %q must be fold or exact", route, p.Name, p.Bucket)
+		ps.At(p.pos("bucket"), "route %s: param %s: bucket %q must be fold or exact", route, p.Name, p.Bucket)
 	}
 	if p.Type == "object" {
 		if depth > 0 {
-			ps.at(p.pos("type"), "route %s: param %s: objects may not nest", route, p.Name)
+			ps.At(p.pos("type"), "route %s: param %s: objects may not nest", route, p.Name)
 		}
 		if len(p.Fields) == 0 {
-			ps.at(p.pos("type"), "route %s: param %s: an object needs fields", route, p.Name)
+			ps.At(p.pos("type"), "route %s: param %s: an object needs fields", route, p.Name)
 		}
 	} else if len(p.Fields) > 0 {
-		ps.at(p.pos("fields"), "route %s: param %s: fields apply to type object only", route, p.Name)
+		ps.At(p.pos("fields"), "route %s: param %s: fields apply to type object only", route, p.Name)
 	}
 	p.fields = p.fields[:0]
 	for name, f := range p.Fields {
@@ -417,40 +417,40 @@ func (p *Param) validate(ps *problems, route string, depth int) {
 func (l *Limit) validate(ps *problems, r *Route) {
 	where := fmt.Sprintf("route %s: limit %s", r.Name, l.Name)
 	if !nameRE.MatchString(l.Name) {
-		ps.at(l.pos("name"), "route %s: limit name %q must be lower case letters, digits, - or _", r.Name, l.Name)
+		ps.At(l.pos("name"), "route %s: limit name %q must be lower case letters, digits, - or _", r.Name, l.Name)
 	}
 	if len(l.Key) == 0 {
-		ps.at(l.pos("key"), "%s: key needs at least one dimension (ip, token, product, route, header:<Name> or a param)", where)
+		ps.At(l.pos("key"), "%s: key needs at least one dimension (ip, token, product, route, header:<Name> or a param)", where)
 	}
 	l.Dims = l.Dims[:0]
 	for _, k := range l.Key {
 		d, err := r.parseDim(k)
 		if err != "" {
-			ps.at(l.pos("key"), "%s: %s", where, err)
+			ps.At(l.pos("key"), "%s: %s", where, err)
 			continue
 		}
 		l.Dims = append(l.Dims, d)
 	}
 	if l.Rate <= 0 {
-		ps.at(l.pos("rate"), "%s: rate must be > 0", where)
+		ps.At(l.pos("rate"), "%s: rate must be > 0", where)
 	}
 	if l.Per <= 0 {
-		ps.at(l.pos("per"), "%s: per must be a positive duration such as 1m", where)
+		ps.At(l.pos("per"), "%s: per must be a positive duration such as 1m", where)
 	}
 	if l.Burst <= 0 {
-		ps.at(l.pos("burst"), "%s: burst must be > 0 (it is how many requests may come at once)", where)
+		ps.At(l.pos("burst"), "%s: burst must be > 0 (it is how many requests may come at once)", where)
 	}
 	if l.Rate > 0 && l.Per > 0 && time.Duration(l.Per)/time.Duration(l.Rate) < minInterval {
-		ps.at(l.pos("rate"), "%s: rate %d per %s is faster than one request a microsecond", where, l.Rate, time.Duration(l.Per))
+		ps.At(l.pos("rate"), "%s: rate %d per %s is faster than one request a microsecond", where, l.Rate, time.Duration(l.Per))
 	}
 	if l.Message == "" {
 		l.Message = MsgTooMany
 	} else if len(l.Message) > maxMessage || strings.ContainsAny(l.Message, "\r\n") {
-		ps.at(l.pos("message"), "%s: message must be one line of at most %d bytes", where, maxMessage)
+		ps.At(l.pos("message"), "%s: message must be one line of at most %d bytes", where, maxMessage)
 	}
 	for _, s := range l.On {
 		if s < 100 || s > 599 {
-			ps.at(l.pos("on"), "%s: on lists %d, which is not an HTTP status", where, s)
+			ps.At(l.pos("on"), "%s: on lists %d, which is not an HTTP status", where, s)
 		}
 	}
 }

@@ -288,10 +288,3 @@ func TestParseProblemsStable(t *testing.T) {
 		}
 	}
 }
-
-func TestFileErrorFormat(t *testing.T) {
-	e := &FileError{File: "f.yaml", Problems: []Problem{{Msg: "first"}, {Line: 3, Col: 5, Msg: "second"}}}
-	if got, want := e.Error(), "f.yaml: first\nf.yaml:3:5: second"; got != want {
-		t.Errorf("FileError.Error() = %q, want %q", got, want)
-	}
-}

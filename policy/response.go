@@ -33,6 +33,18 @@ type Response struct {
 // route (messages: [*errors, "License valid"]).
 type MessageList []string
 
+// UnmarshalStrictYAML reads a list of strings or of lists of strings for
+// strictyaml.Decode.
+func (m *MessageList) UnmarshalStrictYAML(n *yaml.Node) (want string) {
+	var l MessageList
+	ok := l.flatten(n, 0)
+	*m = l
+	if !ok {
+		return "a list of strings (or of lists of strings)"
+	}
+	return ""
+}
+
 // flatten appends the strings of n, a list of strings or of lists of
 // strings, and reports whether n has that shape.
 func (m *MessageList) flatten(n *yaml.Node, depth int) bool {
@@ -89,9 +101,9 @@ func (r *Response) validate(ps *problems, route *Route) {
 	}
 	for _, m := range r.Messages {
 		if m == "" || len(m) > maxMessage || strings.ContainsAny(m, "\r\n") {
-			ps.at(r.pos("messages"), "route %s: response message %q must be one line of 1 to %d bytes", route.Name, m, maxMessage)
+			ps.At(r.pos("messages"), "route %s: response message %q must be one line of 1 to %d bytes", route.Name, m, maxMessage)
 		} else if c := Leak(m); c != "" {
-			ps.at(r.pos("messages"), "route %s: response message %q looks like internal detail (%s)", route.Name, m, c)
+			ps.At(r.pos("messages"), "route %s: response message %q looks like internal detail (%s)", route.Name, m, c)
 		}
 	}
 	r.headers = r.headers[:0]
@@ -99,9 +111,9 @@ func (r *Response) validate(ps *problems, route *Route) {
 		c := http.CanonicalHeaderKey(h)
 		switch {
 		case !headerRE.MatchString(h):
-			ps.at(r.pos("headers"), "route %s: response header %q must be a header name", route.Name, h)
+			ps.At(r.pos("headers"), "route %s: response header %q must be a header name", route.Name, h)
 		case slices.Contains(refusedHeaders, c):
-			ps.at(r.pos("headers"), "route %s: response header %s may not be passed to clients", route.Name, c)
+			ps.At(r.pos("headers"), "route %s: response header %s may not be passed to clients", route.Name, c)
 		default:
 			r.headers = append(r.headers, c)
 		}
@@ -120,21 +132,21 @@ func validateFields(ps *problems, route string, fields map[string]*Field, line, 
 		}
 		switch {
 		case depth == 0 && (name == "message" || name == "code"):
-			ps.at(f.pos(""), "route %s: response field %s is the contract's own; leave it out", route, name)
+			ps.At(f.pos(""), "route %s: response field %s is the contract's own; leave it out", route, name)
 		case !paramRE.MatchString(name):
-			ps.at(f.pos(""), "route %s: response field name %q must be letters, digits or _", route, name)
+			ps.At(f.pos(""), "route %s: response field name %q must be letters, digits or _", route, name)
 		}
 		if !fieldTypes[f.Type] {
-			ps.at(f.pos("type"), "route %s: response field %s: type %q must be one of text, id, email, datetime, number, boolean, object, list", route, name, f.Type)
+			ps.At(f.pos("type"), "route %s: response field %s: type %q must be one of text, id, email, datetime, number, boolean, object, list", route, name, f.Type)
 		}
 		nested := f.Type == "object" || f.Type == "list"
 		switch {
 		case nested && len(f.Fields) == 0:
-			ps.at(f.pos("type"), "route %s: response field %s: %s needs fields", route, name, f.Type)
+			ps.At(f.pos("type"), "route %s: response field %s: %s needs fields", route, name, f.Type)
 		case !nested && len(f.Fields) > 0:
-			ps.at(f.pos("fields"), "route %s: response field %s: fields apply to object and list only", route, name)
+			ps.At(f.pos("fields"), "route %s: response field %s: fields apply to object and list only", route, name)
 		case nested && depth+1 >= maxFieldDepth:
-			ps.at(f.pos(""), "route %s: response field %s nests deeper than %d levels", route, name, maxFieldDepth)
+			ps.At(f.pos(""), "route %s: response field %s nests deeper than %d levels", route, name, maxFieldDepth)
 		case nested:
 			validateFields(ps, route, f.Fields, f.line, depth+1)
 		}
@@ -188,11 +200,11 @@ func (e *ErrorRule) validatePattern(ps *problems, route string) {
 		return
 	}
 	if e.Match != "" {
-		ps.at(e.pos("pattern"), "route %s: error rule: give match or pattern, not both", route)
+		ps.At(e.pos("pattern"), "route %s: error rule: give match or pattern, not both", route)
 	}
 	re, err := regexp.Compile("(?i)" + e.Pattern)
 	if err != nil {
-		ps.at(e.pos("pattern"), "route %s: error rule pattern: %v", route, err)
+		ps.At(e.pos("pattern"), "route %s: error rule pattern: %v", route, err)
 		return
 	}
 	e.re = re

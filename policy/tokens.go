@@ -64,7 +64,7 @@ func ParseTokens(file string, data []byte, p *Policy) (*Tokens, error) {
 	if len(ps) == 0 || len(t.List) > 0 {
 		t.validate(&ps, p)
 	}
-	if err := ps.err(file); err != nil {
+	if err := ps.Err(file); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -75,53 +75,53 @@ func (t *Tokens) validate(ps *problems, p *Policy) {
 	names := map[string]int{}
 	for _, tok := range t.List {
 		if tok == nil {
-			ps.add(0, "empty token entry")
+			ps.Add(0, "empty token entry")
 			continue
 		}
 		if !nameRE.MatchString(tok.Name) {
-			ps.at(tok.pos("name"), "token name %q must be lower case letters, digits, - or _ (1-64, starting with a letter)", tok.Name)
+			ps.At(tok.pos("name"), "token name %q must be lower case letters, digits, - or _ (1-64, starting with a letter)", tok.Name)
 		} else if l, dup := names[tok.Name]; dup {
-			ps.at(tok.pos("name"), "token name %q is already used at line %d", tok.Name, l)
+			ps.At(tok.pos("name"), "token name %q is already used at line %d", tok.Name, l)
 		}
 		names[tok.Name] = tok.line
 		var sum [sha256.Size]byte
 		if b, err := hex.DecodeString(tok.SHA256); err != nil || len(b) != sha256.Size {
-			ps.at(tok.pos("sha256"), "token %s: sha256 must be 64 hex digits (echo -n TOKEN | sha256sum)", tok.Name)
+			ps.At(tok.pos("sha256"), "token %s: sha256 must be 64 hex digits (echo -n TOKEN | sha256sum)", tok.Name)
 		} else {
 			copy(sum[:], b)
 			if other, dup := t.byHash[sum]; dup {
-				ps.at(tok.pos("sha256"), "token %s: same sha256 as token %s", tok.Name, other.Name)
+				ps.At(tok.pos("sha256"), "token %s: same sha256 as token %s", tok.Name, other.Name)
 			}
 			t.byHash[sum] = tok
 		}
 		if len(tok.Products) == 0 {
-			ps.at(tok.pos("products"), "token %s: products must list product ids, or \"*\" for all", tok.Name)
+			ps.At(tok.pos("products"), "token %s: products must list product ids, or \"*\" for all", tok.Name)
 		}
 		tok.products = make(map[string]struct{}, len(tok.Products))
 		for _, pr := range tok.Products {
 			if pr == "*" {
 				tok.global = true
 			} else if pr == "" || strings.ContainsAny(pr, " \t\r\n") {
-				ps.at(tok.pos("products"), "token %s: product %q is not a product id", tok.Name, pr)
+				ps.At(tok.pos("products"), "token %s: product %q is not a product id", tok.Name, pr)
 			}
 			tok.products[pr] = struct{}{}
 		}
 		if tok.global && len(tok.Products) > 1 {
-			ps.at(tok.pos("products"), "token %s: \"*\" must stand alone in products", tok.Name)
+			ps.At(tok.pos("products"), "token %s: \"*\" must stand alone in products", tok.Name)
 		}
 		if len(tok.Operations) > 0 {
 			tok.ops = make(map[string]struct{}, len(tok.Operations))
 		}
 		for _, op := range tok.Operations {
 			if p != nil && !p.hasRoute(op) {
-				ps.at(tok.pos("operations"), "token %s: operation %q is not a route of the policy", tok.Name, op)
+				ps.At(tok.pos("operations"), "token %s: operation %q is not a route of the policy", tok.Name, op)
 			}
 			tok.ops[op] = struct{}{}
 		}
 		if tok.Expires != "" {
 			exp, err := time.Parse(time.RFC3339, tok.Expires)
 			if err != nil {
-				ps.at(tok.pos("expires"), "token %s: expires %q must be an RFC 3339 time such as 2027-01-01T00:00:00Z", tok.Name, tok.Expires)
+				ps.At(tok.pos("expires"), "token %s: expires %q must be an RFC 3339 time such as 2027-01-01T00:00:00Z", tok.Name, tok.Expires)
 			}
 			tok.expires = exp
 		}

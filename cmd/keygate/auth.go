@@ -11,7 +11,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/keygate/keygate/policy"
 	"github.com/keygate/keygate/policy/auth"
 )
 
@@ -91,7 +90,7 @@ type tokenAuth struct {
 // store, JWT, introspection) and the upstream credential. client is the
 // shared Redis client, nil without Redis. Every problem is reported, each
 // naming its variable.
-func newAuth(cfg *Config, file *policy.TokenFile, client redis.UniversalClient, log *slog.Logger) (*tokenAuth, error) {
+func newAuth(cfg *Config, file *auth.TokenFile, client redis.UniversalClient, log *slog.Logger) (*tokenAuth, error) {
 	var errs []error
 	fail := func(key string, err error) { errs = append(errs, fmt.Errorf("%s%s: %w", envPrefix, key, err)) }
 	var sources []auth.Source

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/policy"
+	"github.com/keygate/keygate/policy/auth"
 	"github.com/keygate/keygate/proxy"
 )
 
@@ -50,9 +51,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 	if err := requireTokenSource(cfg, pol); err != nil {
 		return err
 	}
-	var tokenFile *policy.TokenFile
+	var tokenFile *auth.TokenFile
 	if cfg.TokensFile != "" {
-		if tokenFile, err = policy.OpenTokenFile(cfg.TokensFile, pol); err != nil {
+		if tokenFile, err = auth.OpenTokenFile(cfg.TokensFile, pol); err != nil {
 			return fmt.Errorf("%sTOKENS_FILE: %w", envPrefix, err)
 		}
 		if toks, err := policy.LoadTokens(cfg.TokensFile, pol); err == nil { // what check warns about

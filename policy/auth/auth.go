@@ -152,7 +152,7 @@ func bearerSyntax(s string) bool {
 }
 
 // Lookuper finds a token's record by the token; nil means unknown.
-// *policy.TokenFile and *policy.Tokens are Lookupers.
+// *TokenFile and *policy.Tokens are Lookupers.
 type Lookuper interface {
 	Lookup(token string) *policy.Token
 }

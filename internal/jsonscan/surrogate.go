@@ -1,18 +1,14 @@
-package policy
+package jsonscan
 
 import "bytes"
 
-// msgLoneSurrogate refuses a JSON string escape that names half of a UTF-16
-// surrogate pair.
-const msgLoneSurrogate = "Request must be valid UTF-8: unpaired surrogate escape in a JSON string"
-
-// loneSurrogate reports whether JSON that json.Valid accepted holds a \u
+// LoneSurrogate reports whether JSON that json.Valid accepted holds a \u
 // escape of a surrogate (U+D800 to U+DFFF) that is not a high one followed
 // at once by a low one. Go's decoder reads such an escape as U+FFFD, Node
-// and Python keep the lone surrogate: the backend would read another string
-// than the one keygate checked. Backslashes appear in valid JSON only inside
-// strings, each starting an escape, so a scan from one to the next is exact.
-func loneSurrogate(b []byte) bool {
+// and Python keep the lone surrogate: two parsers read two strings. Backslashes
+// appear in valid JSON only inside strings, each starting an escape, so a
+// scan from one to the next is exact.
+func LoneSurrogate(b []byte) bool {
 	for i := bytes.IndexByte(b, '\\'); i >= 0; {
 		// b[i] starts an escape: two bytes, or six for \uXXXX
 		if b[i+1] != 'u' {

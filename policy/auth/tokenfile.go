@@ -1,4 +1,4 @@
-package policy
+package auth
 
 import (
 	"bytes"
@@ -8,20 +8,23 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keygate/keygate/policy"
 )
 
-// TokenFile is a tokens file that can be reloaded while it is in use. A
-// reload that fails keeps the last good set. It is safe for concurrent use.
+// TokenFile is a tokens file (policy.ParseTokens) that can be reloaded while
+// it is in use; NewFileSource makes it a Source. A reload that fails keeps
+// the last good set. It is safe for concurrent use.
 type TokenFile struct {
 	path   string
-	policy *Policy
-	cur    atomic.Pointer[Tokens]
+	policy *policy.Policy
+	cur    atomic.Pointer[policy.Tokens]
 	mu     sync.Mutex // serialises reloads
 	sum    [sha256.Size]byte
 }
 
 // OpenTokenFile loads a tokens file; operations are checked against p.
-func OpenTokenFile(path string, p *Policy) (*TokenFile, error) {
+func OpenTokenFile(path string, p *policy.Policy) (*TokenFile, error) {
 	f := &TokenFile{path: path, policy: p}
 	if _, err := f.Reload(); err != nil {
 		return nil, err
@@ -33,7 +36,7 @@ func OpenTokenFile(path string, p *Policy) (*TokenFile, error) {
 func (f *TokenFile) Path() string { return f.path }
 
 // Lookup returns the record of a token, or nil when it is unknown.
-func (f *TokenFile) Lookup(token string) *Token { return f.cur.Load().Lookup(token) }
+func (f *TokenFile) Lookup(token string) *policy.Token { return f.cur.Load().Lookup(token) }
 
 // Len returns the number of tokens in the current set.
 func (f *TokenFile) Len() int { return f.cur.Load().Len() }
@@ -51,7 +54,7 @@ func (f *TokenFile) Reload() (changed bool, err error) {
 	if f.cur.Load() != nil && bytes.Equal(sum[:], f.sum[:]) {
 		return false, nil
 	}
-	t, err := ParseTokens(f.path, data, f.policy)
+	t, err := policy.ParseTokens(f.path, data, f.policy)
 	if err != nil {
 		return false, err
 	}

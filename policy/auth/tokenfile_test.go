@@ -1,13 +1,18 @@
-package policy
+package auth
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keygate/keygate/policy"
 )
 
 // writeFile replaces path atomically, as a Kubernetes Secret volume does, so
@@ -23,6 +28,30 @@ func writeFile(t *testing.T, path, data string) {
 	}
 }
 
+func sha(token string) string {
+	s := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(s[:])
+}
+
+// fileTokensDoc is a valid tokens file of four tokens.
+var fileTokensDoc = `tokens:
+  - {name: admin, sha256: ` + sha("admin-secret") + `, products: ["*"]}
+  - {name: shop, sha256: ` + strings.ToUpper(sha("shop-secret")) + `, products: [prd_abcdefghijklmnopqrst]}
+  - {name: activator, sha256: ` + sha("activator-secret") + `, products: ["*"], operations: [activate, deactivate]}
+  - {name: trial, sha256: ` + sha("trial-secret") + `, products: [prd_abcdefghijklmnopqrst], expires: 2027-01-01T00:00:00Z}
+`
+
+// getKeyPolicy is a policy with a route named get-key, which the built-in
+// policy lacks (its routes are get, activate, ...).
+func getKeyPolicy(t *testing.T) *policy.Policy {
+	t.Helper()
+	p, err := policy.Parse("get-key policy", []byte("routes:\n  - {name: get-key, method: POST, path: /v2/get-key}\n"))
+	if err != nil {
+		t.Fatalf("Parse(get-key policy) = %v", err)
+	}
+	return p
+}
+
 func oneToken(name, secret string) string {
 	return "tokens:\n  - name: " + name + "\n    sha256: " + sha(secret) + "\n    products: [\"*\"]\n"
 }
@@ -35,13 +64,13 @@ func TestOpenTokenFile(t *testing.T) {
 	broken := filepath.Join(dir, "broken.yaml")
 	writeFile(t, broken, "tokens:\n  - name: a\n")
 	_, err := OpenTokenFile(broken, nil)
-	var fe *FileError
+	var fe *policy.FileError
 	if !errors.As(err, &fe) || fe.File != broken {
 		t.Errorf("OpenTokenFile(broken) = %v, want a *FileError for %s", err, broken)
 	}
 	good := filepath.Join(dir, "tokens.yaml")
-	writeFile(t, good, tokensDoc)
-	f, err := OpenTokenFile(good, Default())
+	writeFile(t, good, fileTokensDoc)
+	f, err := OpenTokenFile(good, policy.Default())
 	if err != nil {
 		t.Fatalf("OpenTokenFile(good) = %v", err)
 	}
@@ -50,11 +79,11 @@ func TestOpenTokenFile(t *testing.T) {
 	}
 	// Operations are checked against the policy given.
 	writeFile(t, good, "tokens:\n  - {name: a, sha256: "+sha("a")+", products: [\"*\"], operations: [get-key]}\n")
-	if _, err := OpenTokenFile(good, Default()); err == nil {
+	if _, err := OpenTokenFile(good, policy.Default()); err == nil {
 		t.Errorf("OpenTokenFile(operation get-key, built-in policy) = nil error, want one")
 	}
-	if _, err := OpenTokenFile(good, loadV2(t)); err != nil {
-		t.Errorf("OpenTokenFile(operation get-key, v2 policy) = %v, want no error", err)
+	if _, err := OpenTokenFile(good, getKeyPolicy(t)); err != nil {
+		t.Errorf("OpenTokenFile(operation get-key, a policy with get-key) = %v, want no error", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package policy
+package strictyaml
 
 import (
 	"bytes"
@@ -31,6 +31,30 @@ func FuzzReindent(f *testing.F) {
 		for _, b := range bad {
 			if b.line < 1 || b.line > len(in) {
 				t.Errorf("reindent(%q) reports line %d of %d", data, b.line, len(in))
+			}
+		}
+	})
+}
+
+// FuzzDecode: decoding any document never panics or hangs, and every problem
+// has a message and a place that is in the file or unknown.
+func FuzzDecode(f *testing.F) {
+	for _, seed := range []string{
+		"servers:\n  - {name: a, port: 1, tags: [x], labels: {k: v}, buffer: 10b}\n",
+		"servers:\n  - &s {name: a, backup: *s}\n",
+		"servers:\n  - &a {name: a}\n  - {<<: [*a, 1], name: b}\n",
+		"? [a]\n: 1\n",
+		"servers:\n  - name: a\n   port: 1\n",
+		"a: &a [1, 1]\nb: [*a, *a]\n---\nc: 1\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// YAML breaks lines at \n, \r\n and a lone \r
+		lines := bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) - bytes.Count(data, []byte("\r\n")) + 1
+		for _, p := range Decode(data, &config{}, func(any, string, Pos) {}) {
+			if p.Line < 0 || p.Line > lines || p.Col < 0 || p.Msg == "" {
+				t.Errorf("Decode(%q) problem %+v, want a message at a line of %d or 0", data, p, lines)
 			}
 		}
 	})
