@@ -40,7 +40,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 		}
 		return err
 	}
-	log := newLogger(cfg, stderr)
+	log, flushLog := newServerLogger(cfg, stderr)
+	defer flushLog()
 	for _, w := range unknownVars(environ) {
 		log.Warn(w)
 	}
