@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -33,6 +34,8 @@ type jsonTarget struct {
 	P99MS          float64   `json:"p99_ms"`
 	P999MS         float64   `json:"p999_ms"`
 	CPUPerReqUS    float64   `json:"cpu_us_per_req"`
+	OtherLoadPct   float64   `json:"other_load_pct"` // CPU of processes outside the benchmark, % of the machine
+	FixedOtherPct  float64   `json:"fixed_other_load_pct"`
 	NotOK          string    `json:"not_200,omitempty"`
 	FixedRPS       float64   `json:"fixed_rps"`
 	FixedP50MS     float64   `json:"fixed_p50_ms"`
@@ -57,7 +60,7 @@ func (r *report) writeJSON(w io.Writer) error {
 		Loader:   o.loader, Conns: o.conns, Rounds: o.rounds, Duration: wrkSeconds(o), Rate: r.rate,
 		LeftOut: r.leftOut, Goals: r.goals(),
 	}
-	for k, v := range map[string]string{"nginx": r.nginxVersion, "caddy": r.caddyVersion, "wrk": r.loaderVersion} {
+	for k, v := range map[string]string{"nginx": strings.TrimPrefix(r.nginxVersion, ", "), "caddy": r.caddyVersion, "wrk": r.loaderVersion} {
 		if v != "" {
 			j.Versions[k] = v
 		}
@@ -69,6 +72,7 @@ func (r *report) writeJSON(w io.Writer) error {
 			P99MS:       msf(t.maxP(func(s roundStat) time.Duration { return s.p99 })),
 			P999MS:      msf(t.maxP(func(s roundStat) time.Duration { return s.p999 })),
 			CPUPerReqUS: perReq(t.cpuClosed, t.closed.sent), NotOK: t.closed.statusSummary(),
+			OtherLoadPct: foreignPct(t.foreignClosed, t.wallClosed), FixedOtherPct: foreignPct(t.foreignOpen, t.wallOpen),
 			FixedRPS: t.open.rps(), FixedP50MS: msf(percentile(t.open.lat, 0.5)), FixedP99MS: msf(percentile(t.open.lat, 0.99)),
 			FixedP999MS: msf(percentile(t.open.lat, 0.999)), FixedCPUPerReq: perReq(t.cpuOpen, t.open.sent),
 		})

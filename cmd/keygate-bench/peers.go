@@ -89,7 +89,7 @@ func buildCaddy(ctx context.Context, cache string, logf func(string, ...any)) (s
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=readonly", "GOWORK=off")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
-		return "", fmt.Errorf("go build %s: %w: %s", caddyPkg, err, lastLines(string(out), 5))
+		return "", fmt.Errorf("go build %s: %w: %s", caddyPkg, err, buildError(out))
 	}
 	if err := os.Rename(tmp, bin); err != nil {
 		return "", err
@@ -103,6 +103,18 @@ func buildCaddy(ctx context.Context, cache string, logf func(string, ...any)) (s
 		}
 	}
 	return bin, nil
+}
+
+// buildError is the end of go build's output without its progress lines
+// ("go: downloading ..."), the first line of which says what went wrong.
+func buildError(out []byte) string {
+	var keep []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !strings.HasPrefix(line, "go: downloading ") {
+			keep = append(keep, line)
+		}
+	}
+	return lastLines(strings.Join(keep, "\n"), 5)
 }
 
 // defaultPeersCache is where built peers are kept between runs.

@@ -104,3 +104,16 @@ func TestParseFlagsTargets(t *testing.T) {
 		})
 	}
 }
+
+func TestBuildError(t *testing.T) {
+	for _, tc := range []struct{ out, want string }{
+		{"go: downloading github.com/caddyserver/caddy/v2 v2.11.9\ngo: github.com/caddyserver/caddy/v2@v2.11.9: module lookup disabled by GOPROXY=off\n",
+			"go: github.com/caddyserver/caddy/v2@v2.11.9: module lookup disabled by GOPROXY=off"},
+		{"a\nb\nc\nd\ne\nf\ng", "c\nd\ne\nf\ng"},
+		{"", ""},
+	} {
+		if got := buildError([]byte(tc.out)); got != tc.want {
+			t.Errorf("buildError(%q) = %q, want %q", tc.out, got, tc.want)
+		}
+	}
+}

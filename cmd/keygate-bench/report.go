@@ -97,7 +97,10 @@ func (r *report) write(w io.Writer) {
 	fmt.Fprintf(w, "\nRequest: `POST /activate-key` with a Bearer token and a JSON body of about %d bytes, %d license keys in turn; backend answer: a %d-byte contract success.\n\n",
 		len(activationBody(0)), o.keys, len(backendBody))
 
-	loader := fmt.Sprintf("wrk, %d thread(s)", o.threads)
+	loader := fmt.Sprintf("wrk, %d thread", o.threads)
+	if o.threads > 1 {
+		loader += "s"
+	}
 	if o.loader == "go" {
 		loader = "the harness's Go closed loop"
 	}
@@ -243,11 +246,19 @@ func prefixed(p, s string) string {
 	return p + s
 }
 
+// foreignPct is the CPU time cpu in % of what the machine had in wall.
+func foreignPct(cpu, wall time.Duration) float64 {
+	if wall <= 0 {
+		return 0
+	}
+	return 100 * float64(cpu) / float64(wall) / float64(runtime.NumCPU())
+}
+
 func foreign(cpu, wall time.Duration) string {
 	if wall <= 0 {
 		return "?"
 	}
-	pct := 100 * float64(cpu) / float64(wall) / float64(runtime.NumCPU())
+	pct := foreignPct(cpu, wall)
 	if pct >= 5 {
 		return fmt.Sprintf("**%.0f%%**", pct)
 	}
