@@ -24,8 +24,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
@@ -222,85 +220,6 @@ func (t *target) admitted() int64 {
 	return t.closed.statuses[200]
 }
 
-// Fixture: one global token, a product and license keys that pass the
-// policy's rules.
-const (
-	benchToken   = "kg-bench-token-0123456789abcdef"
-	benchProduct = "prod_bench_000000000000001"
-)
-
-// benchPolicy has the two limits of the issue on activate, high enough never
-// to trip, and a get route whose per-license limit a flood runs into.
-const benchPolicy = `routes:
-  - name: activate
-    method: POST
-    path: /activate-key
-    product: body.productId
-    params:
-      productId: {required: true, min: 22, max: 256}
-      licenseKey: {required: true, min: 23, max: 256}
-      hostId: {required: true, min: 1, max: 64}
-      deviceTag: {min: 1, max: 64}
-    limits:
-      - name: bench-per-license
-        key: [product, licenseKey]
-        rate: 100000
-        per: 1s
-        burst: 1000000
-      - name: bench-per-token
-        key: [token]
-        rate: 100000
-        per: 1s
-        burst: 1000000
-  - name: get
-    method: POST
-    path: /get-key
-    product: body.productId
-    params:
-      productId: {required: true, min: 22, max: 256}
-      licenseKey: {required: true, min: 23, max: 256}
-    limits:
-      - name: flood-per-license
-        key: [licenseKey]
-        rate: 10
-        per: 1s
-        burst: 10
-      - name: bench-per-token
-        key: [token]
-        rate: 100000
-        per: 1s
-        burst: 1000000
-`
-
-func tokensFile() string {
-	sum := sha256.Sum256([]byte(benchToken))
-	return fmt.Sprintf("tokens:\n  - name: bench\n    sha256: %q\n    products: [\"*\"]\n", hex.EncodeToString(sum[:]))
-}
-
-func licenseKey(i int) string { return fmt.Sprintf("KEY-BENCH-%04d-0000-0000-0001", i%10000) }
-
-func request(host, path, token, body string) []byte {
-	auth := ""
-	if token != "" {
-		auth = "Authorization: Bearer " + token + "\r\n"
-	}
-	return fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: keygate-bench\r\n%sContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-		path, host, auth, len(body), body)
-}
-
-// activations are n activation requests for distinct license keys.
-func activations(host string, n int) [][]byte {
-	reqs := make([][]byte, n)
-	for i := range reqs {
-		reqs[i] = request(host, "/activate-key", benchToken, activationBody(i))
-	}
-	return reqs
-}
-
-func activationBody(i int) string {
-	return fmt.Sprintf(`{"productId":%q,"licenseKey":%q,"hostId":"host-%d"}`, benchProduct, licenseKey(i), i%97)
-}
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
@@ -347,6 +266,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	caddyBin := o.caddy
 	if !o.wants("caddy") {
 		caddyBin = "off"
+	} else if caddyBin == "off" {
+		leftOut["caddy"] = "left out by -caddy off"
 	}
 	if caddyBin == "" {
 		if caddyBin, err = buildCaddy(ctx, o.peersCache, logf); err != nil {
@@ -529,96 +450,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		r.caddyVersion = caddyVersion(caddyBin)
 	}
 	return r.output(stdout)
-}
-
-// maxRound measures one target at maximum load for one round, with wrk or
-// the Go closed loop, and adds the figures to the target's.
-func maxRound(ctx context.Context, t *target, round int, o *options, wr *wrkRunner, rdb *redis.Client, ps procs, dir string, logf func(string, ...any)) error {
-	var before, after redisCalls
-	var ok0, ok1 int64
-	var m meter
-	var perfStop func()
-	var statsErr error
-	h := hooks{
-		Begin: func() {
-			before, statsErr = commandStats(ctx, rdb)
-			if t.keygate && statsErr == nil {
-				ok0, statsErr = admittedCount(t.admin)
-			}
-			if o.perf != "" && t.name == "keygate" {
-				perfStop = startPerf(dir, o.perf, t.procs[0].pid(), round, logf)
-			}
-			m.begin(t, ps)
-		},
-		End: func() {
-			m.end()
-			if perfStop != nil {
-				perfStop()
-			}
-			if t.keygate && statsErr == nil {
-				ok1, statsErr = settledAdmitted(t.admin)
-			}
-			if statsErr == nil {
-				after, statsErr = commandStats(ctx, rdb)
-			}
-		},
-	}
-	var s *sample
-	var st roundStat
-	var err error
-	if wr != nil {
-		s, st, err = wr.run(ctx, t.addr, h)
-	} else {
-		s, err = closedLoop(ctx, t.addr, t.reqs, o.conns, o.d, h)
-		if err == nil {
-			st = s.roundStat()
-		}
-	}
-	if err == nil {
-		err = statsErr
-	}
-	if err != nil {
-		return fmt.Errorf("%s, round %d: %w", t.name, round, err)
-	}
-	t.cpuClosed += m.target
-	t.foreignClosed += m.foreign
-	t.wallClosed += m.wall
-	if t.redis == nil {
-		t.redis = redisCalls{}
-	}
-	for k, v := range after.sub(before) {
-		t.redis[k] += v
-	}
-	t.admittedKG += ok1 - ok0
-	t.closedRounds = append(t.closedRounds, st)
-	if t.closed == nil {
-		t.closed = &sample{}
-	}
-	t.closed.merge(s)
-	logf("max   round %d %-20s %8.0f req/s  p99 %-12v other load %s  %s %s", round, t.name, st.rps, st.p99, foreign(m.foreign, m.wall), s.statusSummary(), after.sub(before).String())
-	return nil
-}
-
-// halfLoad is the open loop's rate: half keygate's maximum (median of
-// rounds), or, without keygate among the targets, half the slowest proxy's;
-// rounded down to 100 req/s.
-func halfLoad(targets []*target) float64 {
-	peak := 0.0
-	for _, t := range targets {
-		if t.name == "keygate" {
-			peak = t.medianRPS()
-			break
-		}
-		if t.name != "direct" && (peak == 0 || t.medianRPS() < peak) {
-			peak = t.medianRPS()
-		}
-	}
-	return float64(int(peak/2/100)) * 100
-}
-
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
-	return line
 }
 
 func names(ts []*target) string {
