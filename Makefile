@@ -66,11 +66,16 @@ fuzz:
 fuzz-short:
 	$(MAKE) fuzz FUZZTIME=20000x
 
-# bench runs the load harness (cmd/keygate-bench, about two minutes): a fast
-# backend, a stock ReverseProxy, keygate with a real redis-server and, when
-# installed, nginx, all on loopback; it prints a Markdown report. Longer or
-# narrower runs: make bench BENCHFLAGS="-d 10s -rounds 6" (go run
-# ./cmd/keygate-bench -h lists the flags).
+# bench runs the load harness (cmd/keygate-bench, about three minutes) with the
+# settings of issue #14: on loopback a fast backend and, in front of it,
+# keygate (with a real redis-server), the Go baseline (httputil.ReverseProxy
+# with a pooled transport), Caddy (built once from its Go module in the tools
+# module cmd/keygate-bench/peers, then cached) and nginx with one worker when
+# installed; wrk (1 thread, 32 connections, 5 s, 2 interleaved rounds) at
+# maximum load, the harness's open loop at half keygate's maximum; it prints
+# a Markdown report ending with keygate's ratios and goals. Other runs:
+# make bench BENCHFLAGS="-d 10s -rounds 4" or BENCHFLAGS="-loader go -json out.json"
+# (go run ./cmd/keygate-bench -h lists the flags).
 BENCHFLAGS ?=
 bench:
 	$(GO) run ./cmd/keygate-bench $(BENCHFLAGS)

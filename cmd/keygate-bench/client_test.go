@@ -101,9 +101,22 @@ func TestPercentile(t *testing.T) {
 }
 
 func TestRedisCallsSplit(t *testing.T) {
-	c := redisCalls{"evalsha": 10, "eval": 1, "time": 11, "get": 22, "set": 22, "hello": 2, "info": 5}
-	scripts, others, all := c.split()
-	if scripts != 11 || others != 2 || all != 68 {
-		t.Errorf("split() = %d, %d, %d; want 11, 2, 68", scripts, others, all)
+	for _, tc := range []struct {
+		name                               string
+		calls                              redisCalls
+		scripts, others, background, total int64
+	}{
+		{"script and what it runs", redisCalls{"evalsha": 10, "eval": 1, "time": 11, "get": 22, "set": 22}, 11, 0, 0, 66},
+		{"harness's INFO left out", redisCalls{"evalsha": 3, "info": 5}, 3, 0, 0, 3},
+		{"connection setup and probes apart", redisCalls{"evalsha": 4, "hello": 2, "script|load": 1, "ping": 1, "client|setinfo": 2}, 4, 0, 6, 10},
+		{"a command of keygate's own is a round trip", redisCalls{"evalsha": 4, "incr": 3}, 4, 3, 0, 7},
+		{"nothing", redisCalls{}, 0, 0, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, o, b, a := tc.calls.split()
+			if s != tc.scripts || o != tc.others || b != tc.background || a != tc.total {
+				t.Errorf("split(%v) = %d, %d, %d, %d; want %d, %d, %d, %d", tc.calls, s, o, b, a, tc.scripts, tc.others, tc.background, tc.total)
+			}
+		})
 	}
 }

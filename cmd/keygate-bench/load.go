@@ -57,7 +57,11 @@ func (s *sample) statusSummary() string {
 	}
 	sort.Ints(keys)
 	for _, k := range keys {
-		if k != 200 {
+		switch k {
+		case 200:
+		case statusWrkError:
+			parts = append(parts, fmt.Sprintf("%d×≥400", s.statuses[k]))
+		default:
 			parts = append(parts, fmt.Sprintf("%d×%d", s.statuses[k], k))
 		}
 	}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Admitted requests are counted by keygate itself: its rate-limit decisions
+// "allowed" for one rule of the activate route (every admitted request has
+// one). wrk stops counting with requests in flight, which keygate has
+// admitted all the same and asked Redis about; the load generator's count
+// of 200 answers would miss them.
+const (
+	admittedMetric = "keygate_ratelimit_decisions_total"
+	admittedRoute  = "activate"
+	admittedRule   = "bench-per-license"
+)
+
+// admittedCount reads keygate's count of admitted activations from its
+// admin /metrics.
+func admittedCount(admin string) (int64, error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return 0, fmt.Errorf("keygate metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("keygate metrics: status %d", resp.StatusCode)
+	}
+	return sumSeries(resp.Body, admittedMetric, map[string]string{"route": admittedRoute, "rule": admittedRule, "result": "allowed"})
+}
+
+// settledAdmitted reads admittedCount until two reads 20ms apart agree (the
+// requests in flight when the load stopped have been decided), for at most
+// 2s; it returns the last count.
+func settledAdmitted(admin string) (int64, error) {
+	last, err := admittedCount(admin)
+	for i := 0; err == nil && i < 100; i++ {
+		time.Sleep(20 * time.Millisecond)
+		var n int64
+		if n, err = admittedCount(admin); err == nil && n == last {
+			return n, nil
+		}
+		last = n
+	}
+	return last, err
+}
+
+// sumSeries sums the samples of metric whose labels include every one of
+// want, in a Prometheus text exposition. No series is a sum of 0: they
+// appear with the first event.
+func sumSeries(r io.Reader, metric string, want map[string]string) (int64, error) {
+	var n int64
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, metric+"{")
+		if !ok {
+			continue
+		}
+		labels, value, ok := strings.Cut(rest, "} ")
+		if !ok {
+			return 0, fmt.Errorf("keygate metrics: line %q", line)
+		}
+		if !hasLabels(labels, want) {
+			continue
+		}
+		f := strings.Fields(value) // the value, then maybe a timestamp
+		if len(f) == 0 {
+			return 0, fmt.Errorf("keygate metrics: line %q", line)
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil || v < 0 || v != v {
+			return 0, fmt.Errorf("keygate metrics: line %q", line)
+		}
+		n += int64(v)
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("keygate metrics: %w", err)
+	}
+	return n, nil
+}
+
+// hasLabels reports whether a Prometheus label set such as
+// result="allowed",route="activate",rule="x" has every name="value" of
+// want. The values compared hold no comma, quote or backslash.
+func hasLabels(labels string, want map[string]string) bool {
+	have := map[string]bool{}
+	for _, kv := range strings.Split(labels, ",") {
+		have[kv] = true
+	}
+	for k, v := range want {
+		if !have[k+"="+strconv.Quote(v)] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSumSeries(t *testing.T) {
+	want := map[string]string{"route": "activate", "rule": "bench-per-license", "result": "allowed"}
+	for _, tc := range []struct {
+		name    string
+		text    string
+		sum     int64
+		wantErr bool
+	}{
+		{"one series", `# HELP keygate_ratelimit_decisions_total Rate-limit rule outcomes.
+# TYPE keygate_ratelimit_decisions_total counter
+keygate_ratelimit_decisions_total{result="allowed",route="activate",rule="bench-per-license"} 12345
+keygate_ratelimit_decisions_total{result="allowed",route="activate",rule="bench-per-token"} 12345
+keygate_ratelimit_decisions_total{result="denied",route="activate",rule="bench-per-license"} 7
+keygate_ratelimit_decisions_total{result="allowed",route="get",rule="bench-per-license"} 99
+`, 12345, false},
+		{"exponent notation and a timestamp", `keygate_ratelimit_decisions_total{result="allowed",route="activate",rule="bench-per-license"} 1.2345e+06 1700000000000`, 1234500, false},
+		{"labels in another order", `keygate_ratelimit_decisions_total{rule="bench-per-license",route="activate",result="allowed"} 3`, 3, false},
+		{"a longer name is another metric", `keygate_ratelimit_decisions_total_x{result="allowed",route="activate",rule="bench-per-license"} 3`, 0, false},
+		{"a label value that only starts alike", `keygate_ratelimit_decisions_total{result="allowed",route="activate-2",rule="bench-per-license"} 3`, 0, false},
+		{"no series yet", "# HELP go_goroutines x\ngo_goroutines 12\n", 0, false},
+		{"no value", `keygate_ratelimit_decisions_total{result="allowed",route="activate",rule="bench-per-license"} `, 0, true},
+		{"not a number", `keygate_ratelimit_decisions_total{result="allowed",route="activate",rule="bench-per-license"} many`, 0, true},
+		{"negative", `keygate_ratelimit_decisions_total{result="allowed",route="activate",rule="bench-per-license"} -1`, 0, true},
+		{"NaN", `keygate_ratelimit_decisions_total{result="allowed",route="activate",rule="bench-per-license"} NaN`, 0, true},
+		{"unterminated labels", `keygate_ratelimit_decisions_total{result="allowed"`, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := sumSeries(strings.NewReader(tc.text), admittedMetric, want)
+			if (err != nil) != tc.wantErr || got != tc.sum {
+				t.Errorf("sumSeries(%q) = %d, %v; want %d, error %v", tc.text, got, err, tc.sum, tc.wantErr)
+			}
+		})
+	}
+}
