@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -69,6 +70,9 @@ type Redis struct {
 	base    time.Time
 	now     func() int64 // ns since base, monotonic; replaced in tests
 	refunds refundQueue
+	batch   batcher
+
+	calls, trips atomic.Uint64 // see Stats
 }
 
 // NewRedis returns a limiter that keeps its buckets in client. The client's
@@ -107,6 +111,7 @@ func NewRedis(client redis.UniversalClient, opt RedisOptions) (*Redis, error) {
 		base:    time.Now(),
 	}
 	r.refunds.delay = opt.RefundDelay
+	r.batch = batcher{r: r, maxInflight: maxInflight, maxBatch: maxBatch, maxQueued: maxQueued}
 	if opt.DenyCacheSize > 0 {
 		r.deny = newDenyCache(opt.DenyCacheSize)
 	}
@@ -172,7 +177,7 @@ func (r *Redis) allow(ctx context.Context, reqs []Request, res []Result) (allowe
 	keys, args = appendRefunds(keys, args, r.prefix, refunds)
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	v, err := allowScript.Run(ctx, r.client, keys, args...).Slice()
+	v, err := r.batch.run(ctx, keys, args)
 	if err != nil {
 		return false, true, fmt.Errorf("ratelimit: redis: %w", err)
 	}
@@ -318,3 +323,15 @@ if out[1] == 1 then
 end
 return out
 `)
+
+// RedisStats counts what a Redis limiter sent. Calls/RoundTrips is how
+// many script calls share a round trip on average.
+type RedisStats struct {
+	Calls      uint64 // script calls sent: decisions, and refunds sent on their own
+	RoundTrips uint64 // writes to Redis each answered by one read: single calls and pipelines
+}
+
+// Stats returns the counters since NewRedis.
+func (r *Redis) Stats() RedisStats {
+	return RedisStats{Calls: r.calls.Load(), RoundTrips: r.trips.Load()}
+}
