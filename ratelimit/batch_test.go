@@ -81,7 +81,8 @@ func newHoldHook() *holdHook {
 
 // TestRedisBatchDecides: calls that went together in a pipeline get
 // exactly the decisions of calls made one by one: a bucket of burst 10
-// admits 10 of 40, with Remaining 9 down to 0, once each; and the batch
+// admits 10 of 40, with Remaining 9 down to 0, once each; each call gets
+// its own reply; and the batch
 // did form: 40 calls took 2 round trips.
 func TestRedisBatchDecides(t *testing.T) {
 	t.Parallel()
@@ -97,13 +98,18 @@ func TestRedisBatchDecides(t *testing.T) {
 	l := Limit{Rate: 1, Period: time.Hour, Burst: burst}
 	reqs := make([][]Request, n)
 	for i := range reqs {
-		reqs[i] = []Request{{Key: "shared", Limit: l}, {Key: "own" + strconv.Itoa(i), Limit: l}}
+		// each call's own rule has its own burst, so that its reply is known
+		own := Limit{Rate: 1, Period: time.Hour, Burst: 100 + i}
+		reqs[i] = []Request{{Key: "shared", Limit: l}, {Key: "own" + strconv.Itoa(i), Limit: own}}
 	}
 	before := r.Stats()
 	var remaining []int
 	for i, o := range formBatch(t, r, hook, reqs) {
 		if o.err != nil {
 			t.Fatalf("call %d: Allow = %v", i, o.err)
+		}
+		if got, want := o.res[1].Remaining, 100+i-1; got != want {
+			t.Errorf("call %d: own rule's Remaining = %d, want %d: it got another call's reply", i, got, want)
 		}
 		if o.allowed {
 			remaining = append(remaining, o.res[0].Remaining)
