@@ -132,6 +132,13 @@ func TestRedisBatchDecides(t *testing.T) {
 	if !idle(r) {
 		t.Error("a round trip is still counted under way after every call returned")
 	}
+	f, err := NewFallback(r, NewMemory(), FallbackOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := f.Stats(); st.Calls != after.Calls || st.RoundTrips != after.RoundTrips {
+		t.Errorf("Fallback.Stats = %+v, want the primary's %+v", st, after)
+	}
 }
 
 // TestRedisBatchCarriesRefunds: an Allow that goes in a pipeline still

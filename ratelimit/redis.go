@@ -29,8 +29,8 @@ type RedisOptions struct {
 	// of one deployment's buckets share a slot (see Redis). It must not
 	// contain '{' or '}'.
 	Prefix string
-	// Timeout bounds each Allow's call to Redis, connecting included; 0
-	// means 50ms.
+	// Timeout bounds each Allow's wait for Redis, connecting and waiting
+	// for a pipeline included; 0 means 50ms.
 	Timeout time.Duration
 	// DenyCacheSize bounds how many denied buckets are remembered locally
 	// so that requests to them are refused without asking Redis; 0 means
@@ -42,8 +42,10 @@ type RedisOptions struct {
 }
 
 // Redis is a limiter whose buckets live in Redis, so that every replica
-// sharing that Redis enforces one limit. Each Allow is one round trip: a Lua
-// script decides all rules of the request against Redis's own clock (TIME),
+// sharing that Redis enforces one limit. Each Allow is one script call, at
+// most one round trip, and less under load: calls that arrive while others
+// are on their way share the next pipeline (see batch.go). A Lua script
+// decides all rules of the request against Redis's own clock (TIME),
 // so replicas never disagree about the time, and writes buckets only when the
 // request is allowed, each with an expiry so that idle buckets disappear.
 //
