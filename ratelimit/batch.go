@@ -154,7 +154,7 @@ func (r *Redis) runOne(ctx context.Context, keys []string, args []any) ([]any, e
 	r.calls.Add(1)
 	r.trips.Add(1)
 	cmd := allowScript.EvalSha(ctx, r.client, keys, args...)
-	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+	if noScript(cmd.Err()) {
 		r.trips.Add(1)
 		cmd = allowScript.Eval(ctx, r.client, keys, args...)
 	}
@@ -183,7 +183,7 @@ func (r *Redis) runPipeline(batch []*call) {
 	_, _ = pipe.Exec(ctx) // each command holds its own reply or error
 	var again []int
 	for i, cmd := range cmds {
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		if noScript(cmd.Err()) {
 			again = append(again, i)
 			continue
 		}
@@ -203,4 +203,10 @@ func (r *Redis) runPipeline(batch []*call) {
 		batch[i].v, batch[i].err = cmds[i].Slice()
 		close(batch[i].done)
 	}
+}
+
+// noScript reports whether err is Redis's NOSCRIPT: the call did not run.
+// It asks go-redis, which allocates, only when there is an error.
+func noScript(err error) bool {
+	return err != nil && redis.HasErrorPrefix(err, "NOSCRIPT")
 }

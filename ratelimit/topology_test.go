@@ -41,6 +41,28 @@ func TestRedisSentinel(t *testing.T) {
 	if n := newClient(t, master).Exists(context.Background(), r.Key(oneRule[0].Key)).Val(); n != 1 {
 		t.Error("the bucket is not on the master")
 	}
+
+	// A batch goes through the failover client as one pipeline.
+	hook := newHoldHook()
+	c.AddHook(hook)
+	const burst, n = 3, 8
+	reqs := make([][]Request, n)
+	for i := range reqs {
+		reqs[i] = []Request{{Key: "batch", Limit: Limit{Rate: 1, Period: time.Hour, Burst: burst}}}
+	}
+	before := r.Stats()
+	admitted := 0
+	for i, o := range formBatch(t, r, hook, reqs) {
+		if o.err != nil {
+			t.Fatalf("call %d through Sentinel: %v", i, o.err)
+		}
+		if o.allowed {
+			admitted++
+		}
+	}
+	if trips := r.Stats().RoundTrips - before.RoundTrips; admitted != burst || trips != 2 {
+		t.Errorf("batch through Sentinel admitted %d of %d in %d round trips, want %d in 2", admitted, n, trips, burst)
+	}
 }
 
 // TestRedisCluster runs many-rule requests on a real (one-node) Redis
