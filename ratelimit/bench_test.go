@@ -124,6 +124,7 @@ func benchParallel32(b *testing.B, r *Redis) {
 	selfR, selfW := syscalls(b, "self")
 	srvR, srvW := syscalls(b, srvPID)
 	selfCPU, srvCPU := cpuTime(b, "self"), cpuTime(b, srvPID)
+	netIn := infoStat(b, r, "total_net_input_bytes")
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		reqs, res := twoRules(), make([]Result, 2)
@@ -139,6 +140,7 @@ func benchParallel32(b *testing.B, r *Redis) {
 	selfR2, selfW2 := syscalls(b, "self")
 	srvR2, srvW2 := syscalls(b, srvPID)
 	n := float64(b.N)
+	b.ReportMetric(float64(infoStat(b, r, "total_net_input_bytes")-netIn)/n, "redis-in-B/op")
 	b.ReportMetric(float64(cpuTime(b, "self")-selfCPU)/n/1e3, "cpu-µs/op")
 	b.ReportMetric(float64(cpuTime(b, srvPID)-srvCPU)/n/1e3, "redis-cpu-µs/op")
 	b.ReportMetric(float64(selfR2-selfR+selfW2-selfW)/n, "syscalls/op")
@@ -161,6 +163,25 @@ func redisPID(b *testing.B, r *Redis) string {
 	}
 	b.Fatal("INFO server: no process_id")
 	return ""
+}
+
+// infoStat returns a counter of redis-server's INFO stats.
+func infoStat(b *testing.B, r *Redis, name string) uint64 {
+	info, err := r.client.Info(context.Background(), "stats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				b.Fatalf("INFO stats: %q: %v", line, err)
+			}
+			return n
+		}
+	}
+	b.Fatalf("INFO stats: no %s", name)
+	return 0
 }
 
 // cpuTime returns the user and system CPU time process pid (or "self")
