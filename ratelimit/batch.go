@@ -15,8 +15,8 @@ import (
 // wait, and go together in the next pipeline: one write of many EVALSHA,
 // one read of their replies. There is no window to fill: a call that finds
 // a free slot is sent at once, as a plain call of its own, so an idle
-// replica pays no latency for batching; only calls that would have queued
-// for a connection anyway are grouped.
+// replica pays no latency for batching; only calls that arrive while
+// maxInflight round trips are under way wait, for the first to end.
 //
 // At most maxInflight round trips of a limiter are under way at once.
 // Calls queued meanwhile are sent by a sender goroutine, started when a
@@ -35,8 +35,10 @@ import (
 // Refunds ride inside the call of the Allow that took them (see Refund), so
 // they are still applied before it. A call that got NOSCRIPT (the script
 // cache was flushed, or Redis restarted) did not run; only those calls are
-// sent again, with the script's source. A call that may have run is never
-// sent again.
+// sent again, with the script's source, after the calls that followed
+// them in the pipeline: as if they had come a moment later, which
+// concurrent calls may do anyway. A call that may have run is never sent
+// again.
 const (
 	// maxInflight is how many round trips may be under way at once: 2
 	// lets one pipeline fill while the other is on its way.
@@ -70,8 +72,9 @@ type call struct {
 	err      error
 }
 
-// run makes one script call and returns its reply. ctx must have a
-// deadline: run returns at it whatever happens to the call.
+// run makes one script call and returns its reply, or ctx's error once
+// ctx is done, whatever happens to the call. Without a deadline in ctx, a
+// pipeline carrying the call waits for it at most Timeout.
 func (b *batcher) run(ctx context.Context, keys []string, args []any) ([]any, error) {
 	b.mu.Lock()
 	if b.inflight < b.maxInflight && len(b.queue) == 0 {
