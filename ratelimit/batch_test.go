@@ -424,3 +424,55 @@ func TestRedisBatchCluster(t *testing.T) {
 		t.Errorf("%d calls took %d round trips, want 2", n, trips)
 	}
 }
+
+// TestRedisBatchGaveUpNotSent: calls whose callers gave up while queued
+// (their context done) leave the queue and never reach Redis, so a request
+// the failure mode decided is not charged to the shared bucket as well.
+func TestRedisBatchGaveUpNotSent(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	client := newClient(t, srv)
+	hook := newHoldHook()
+	client.AddHook(hook)
+	r := mustRedis(t, client, RedisOptions{DenyCacheSize: -1})
+	if err := r.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.batch.maxInflight = 1
+	l := Limit{Rate: 1, Period: time.Hour, Burst: 10}
+	hook.armed.Store(true)
+	var held sync.WaitGroup
+	held.Go(func() { r.Allow(context.Background(), []Request{{Key: "other", Limit: l}}, make([]Result, 1)) })
+	<-hook.started
+	const n = 4
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make([]error, n)
+	var gaveUp sync.WaitGroup
+	for i := range n {
+		gaveUp.Go(func() { _, errs[i] = r.Allow(ctx, []Request{{Key: "k", Limit: l}}, make([]Result, 1)) })
+	}
+	waitQueued(t, r, n)
+	before := r.Stats()
+	cancel()
+	gaveUp.Wait()
+	if got := queued(r); got != 0 {
+		t.Errorf("%d calls still queued after their callers gave up, want 0", got)
+	}
+	close(hook.release)
+	held.Wait()
+	for i, err := range errs {
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("call %d = %v, want context.Canceled", i, err)
+		}
+	}
+	res := make([]Result, 1)
+	if _, err := r.Allow(context.Background(), []Request{{Key: "k", Limit: l, Peek: true}}, res); err != nil {
+		t.Fatal(err)
+	}
+	if calls := r.Stats().Calls - before.Calls; calls != 1 {
+		t.Errorf("%d calls sent after %d callers gave up, then one Peek, want 1", calls, n)
+	}
+	if got, want := res[0].Remaining, l.Burst-1; got != want {
+		t.Errorf("Remaining after %d calls gave up = %d, want %d: they were charged", n, got, want)
+	}
+}
