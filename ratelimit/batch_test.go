@@ -210,7 +210,7 @@ func TestRedisBatchDeadline(t *testing.T) {
 	srv := startRedis(t)
 	t.Cleanup(srv.Resume)
 	client := newClient(t, srv)
-	hold, pipe := newHoldHook(), &pipeHook{armed: make(chan struct{}), sent: make(chan int, 1), release: make(chan struct{})}
+	hold, pipe := newHoldHook(), &pipeHook{}
 	client.AddHook(hold)
 	client.AddHook(pipe)
 	r := mustRedis(t, client, RedisOptions{DenyCacheSize: -1, Timeout: time.Hour})
@@ -220,13 +220,12 @@ func TestRedisBatchDeadline(t *testing.T) {
 	r.batch.maxInflight = 1
 	reqs := []Request{{Key: "k", Limit: Limit{Rate: 1000, Period: time.Second, Burst: 1000}}}
 	const short = 5
-	// The short deadline must outlast queueing (a busy machine can stall
-	// a test for a while) and pass while the pipeline is stuck; when it
-	// passed too soon the pipeline is short of calls: try a longer one.
-	for d := time.Second; ; d *= 2 {
-		if d > 30*time.Second {
-			t.Fatal("the short calls' deadlines passed before their pipeline left, even at 30s")
-		}
+	// The short deadline must outlast queueing (a busy machine can stall a
+	// test for a while) and pass while the pipeline is stuck; when it
+	// passed too soon, try again with a longer one.
+	attempt := func(d time.Duration) (done bool) {
+		hold.started, hold.release = make(chan struct{}, 1), make(chan struct{})
+		pipe.armed, pipe.sent, pipe.release = make(chan struct{}), make(chan int, 1), make(chan struct{})
 		close(pipe.armed)
 		hold.armed.Store(true)
 		var first, long, shorts sync.WaitGroup
@@ -243,7 +242,9 @@ func TestRedisBatchDeadline(t *testing.T) {
 		var longOK bool
 		var longErr error
 		long.Go(func() { longOK, longErr = r.Allow(context.Background(), reqs, make([]Result, 1)) })
-		waitQueued(t, r, short+1)
+		for deadline := time.Now().Add(d); queued(r) != short+1 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 		close(hold.release)
 		first.Wait()
 		n := <-pipe.sent
@@ -255,10 +256,7 @@ func TestRedisBatchDeadline(t *testing.T) {
 		srv.Resume()
 		long.Wait()
 		if n != short+1 {
-			// A short call left before its pipeline: start over.
-			pipe.armed, pipe.release = make(chan struct{}), make(chan struct{})
-			hold.started, hold.release = make(chan struct{}, 1), make(chan struct{})
-			continue
+			return false // a short call left before its pipeline did
 		}
 		for i, err := range errs {
 			if !errors.Is(err, context.DeadlineExceeded) {
@@ -268,7 +266,12 @@ func TestRedisBatchDeadline(t *testing.T) {
 		if !longOK || longErr != nil {
 			t.Errorf("long call after Redis resumed = %v, %v, want admitted", longOK, longErr)
 		}
-		break
+		return true
+	}
+	for d := time.Second; !attempt(d); d *= 2 {
+		if d >= 16*time.Second {
+			t.Fatal("the short calls' deadlines passed before their pipeline left, even at 16s")
+		}
 	}
 	for deadline := time.Now().Add(patient); !idle(r); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
