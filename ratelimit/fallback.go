@@ -72,6 +72,10 @@ type FallbackStats struct {
 	Errors    uint64 // calls to the primary that failed, timeouts included
 	Trips     uint64 // times the breaker opened
 	Fallbacks uint64 // requests answered in failure mode
+	// Calls and RoundTrips are the primary's RedisStats, zero when the
+	// primary is not a *Redis: Calls/RoundTrips is how many decisions
+	// share one round trip.
+	Calls, RoundTrips uint64
 }
 
 // Fallback is a limiter that asks a primary (Redis) and, while the primary
@@ -89,9 +93,11 @@ type Fallback struct {
 	ping func(context.Context) error // nil when the primary cannot be pinged
 	// refund is the primary's Refund; nil when it has none
 	refund func(context.Context, []Request) error
-	local  Limiter
-	opt    FallbackOptions
-	now    func() time.Time // replaced in tests
+	// stats is the primary's Stats; nil when it has none
+	stats func() RedisStats
+	local Limiter
+	opt   FallbackOptions
+	now   func() time.Time // replaced in tests
 
 	degraded               atomic.Bool
 	errs, trips, fallbacks atomic.Uint64
@@ -170,6 +176,9 @@ func NewFallback(primary, local Limiter, opt FallbackOptions) (*Fallback, error)
 	if p, ok := primary.(refunder); ok {
 		f.refund = p.Refund
 	}
+	if p, ok := primary.(interface{ Stats() RedisStats }); ok {
+		f.stats = p.Stats
+	}
 	return f, nil
 }
 
@@ -234,7 +243,12 @@ func (f *Fallback) Degraded() bool { return f.degraded.Load() }
 
 // Stats returns the counters since NewFallback.
 func (f *Fallback) Stats() FallbackStats {
-	return FallbackStats{Errors: f.errs.Load(), Trips: f.trips.Load(), Fallbacks: f.fallbacks.Load()}
+	st := FallbackStats{Errors: f.errs.Load(), Trips: f.trips.Load(), Fallbacks: f.fallbacks.Load()}
+	if f.stats != nil {
+		r := f.stats()
+		st.Calls, st.RoundTrips = r.Calls, r.RoundTrips
+	}
+	return st
 }
 
 // fallBack answers in failure mode; cause is the primary's error, or nil

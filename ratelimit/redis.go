@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,8 +29,8 @@ type RedisOptions struct {
 	// of one deployment's buckets share a slot (see Redis). It must not
 	// contain '{' or '}'.
 	Prefix string
-	// Timeout bounds each Allow's call to Redis, connecting included; 0
-	// means 50ms.
+	// Timeout bounds each Allow's wait for Redis, connecting and waiting
+	// for a pipeline included; 0 means 50ms.
 	Timeout time.Duration
 	// DenyCacheSize bounds how many denied buckets are remembered locally
 	// so that requests to them are refused without asking Redis; 0 means
@@ -41,8 +42,10 @@ type RedisOptions struct {
 }
 
 // Redis is a limiter whose buckets live in Redis, so that every replica
-// sharing that Redis enforces one limit. Each Allow is one round trip: a Lua
-// script decides all rules of the request against Redis's own clock (TIME),
+// sharing that Redis enforces one limit. Each Allow is one script call, at
+// most one round trip, and less under load: calls that arrive while others
+// are on their way share the next pipeline (see batch.go). A Lua script
+// decides all rules of the request against Redis's own clock (TIME),
 // so replicas never disagree about the time, and writes buckets only when the
 // request is allowed, each with an expiry so that idle buckets disappear.
 //
@@ -69,6 +72,9 @@ type Redis struct {
 	base    time.Time
 	now     func() int64 // ns since base, monotonic; replaced in tests
 	refunds refundQueue
+	batch   batcher
+
+	calls, trips atomic.Uint64 // see Stats
 }
 
 // NewRedis returns a limiter that keeps its buckets in client. The client's
@@ -107,6 +113,7 @@ func NewRedis(client redis.UniversalClient, opt RedisOptions) (*Redis, error) {
 		base:    time.Now(),
 	}
 	r.refunds.delay = opt.RefundDelay
+	r.batch = batcher{r: r, maxInflight: maxInflight, maxBatch: maxBatch, maxQueued: maxQueued}
 	if opt.DenyCacheSize > 0 {
 		r.deny = newDenyCache(opt.DenyCacheSize)
 	}
@@ -172,7 +179,7 @@ func (r *Redis) allow(ctx context.Context, reqs []Request, res []Result) (allowe
 	keys, args = appendRefunds(keys, args, r.prefix, refunds)
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	v, err := allowScript.Run(ctx, r.client, keys, args...).Slice()
+	v, err := r.batch.run(ctx, keys, args)
 	if err != nil {
 		return false, true, fmt.Errorf("ratelimit: redis: %w", err)
 	}
@@ -318,3 +325,15 @@ if out[1] == 1 then
 end
 return out
 `)
+
+// RedisStats counts what a Redis limiter sent. Calls/RoundTrips is how
+// many script calls share a round trip on average.
+type RedisStats struct {
+	Calls      uint64 // script calls sent: decisions, and refunds sent on their own
+	RoundTrips uint64 // writes to Redis each answered by one read: single calls and pipelines
+}
+
+// Stats returns the counters since NewRedis.
+func (r *Redis) Stats() RedisStats {
+	return RedisStats{Calls: r.calls.Load(), RoundTrips: r.trips.Load()}
+}

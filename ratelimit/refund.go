@@ -186,7 +186,7 @@ func (r *Redis) sendRefunds(ctx context.Context) error {
 	keys, args := appendRefunds(nil, []any{0}, r.prefix, refunds)
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	if err := allowScript.Run(ctx, r.client, keys, args...).Err(); err != nil {
+	if _, err := r.runOne(ctx, keys, args); err != nil {
 		return fmt.Errorf("ratelimit: redis: refund: %w", err)
 	}
 	return nil
