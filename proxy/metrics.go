@@ -24,12 +24,29 @@ type Metrics struct {
 	RateLimitFallback prometheus.Gauge
 }
 
-// WatchRedis exports a count of failed calls to Redis that errors returns.
-func (m *Metrics) WatchRedis(errors func() float64) {
-	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "keygate_redis_errors_total",
-		Help: "Calls to Redis for rate limits that failed or timed out.",
-	}, errors))
+// RedisCounts are the shared limiter's counters of its work with Redis.
+type RedisCounts struct {
+	Errors     uint64 // calls that failed or timed out
+	Calls      uint64 // rate-limit script calls sent to Redis: decisions, and refunds sent alone
+	RoundTrips uint64 // writes to Redis carrying one or more of those calls
+}
+
+// WatchRedis exports the counters counts returns, read at each scrape:
+// keygate_redis_errors_total, keygate_redis_calls_total and
+// keygate_redis_round_trips_total (calls ÷ round trips is how many
+// decisions share one pipeline).
+func (m *Metrics) WatchRedis(counts func() RedisCounts) {
+	for _, c := range []struct {
+		name, help string
+		get        func(RedisCounts) uint64
+	}{
+		{"keygate_redis_errors_total", "Calls to Redis for rate limits that failed or timed out.", func(c RedisCounts) uint64 { return c.Errors }},
+		{"keygate_redis_calls_total", "Rate-limit script calls sent to Redis: decisions, and refunds sent on their own.", func(c RedisCounts) uint64 { return c.Calls }},
+		{"keygate_redis_round_trips_total", "Round trips to Redis for rate limits: each carries one or more calls in one pipeline.", func(c RedisCounts) uint64 { return c.RoundTrips }},
+	} {
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+			func() float64 { return float64(c.get(counts())) }))
+	}
 }
 
 // NewMetrics registers keygate's series, plus the Go runtime and process

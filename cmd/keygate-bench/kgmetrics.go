@@ -36,6 +36,26 @@ func admittedCount(admin string) (int64, error) {
 	return sumSeries(resp.Body, admittedMetric, map[string]string{"route": admittedRoute, "rule": admittedRule, "result": "allowed"})
 }
 
+// redisWork reads keygate's own counts of its rate-limit calls to Redis and
+// of the round trips (pipelines) that carried them.
+func redisWork(admin string) (calls, roundTrips int64, err error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return 0, 0, fmt.Errorf("keygate metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, 0, fmt.Errorf("keygate metrics: %w", err)
+	}
+	if calls, err = sumSeries(strings.NewReader(string(body)), "keygate_redis_calls_total", nil); err != nil {
+		return 0, 0, err
+	}
+	roundTrips, err = sumSeries(strings.NewReader(string(body)), "keygate_redis_round_trips_total", nil)
+	return calls, roundTrips, err
+}
+
 // settledAdmitted reads admittedCount until two reads 20ms apart agree (the
 // requests in flight when the load stopped have been decided), for at most
 // 2s; it returns the last count.
@@ -61,13 +81,15 @@ func sumSeries(r io.Reader, metric string, want map[string]string) (int64, error
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, metric+"{")
-		if !ok {
+		var labels, value string
+		if rest, ok := strings.CutPrefix(line, metric+" "); ok { // a series without labels
+			value = rest
+		} else if rest, ok := strings.CutPrefix(line, metric+"{"); ok {
+			if labels, value, ok = strings.Cut(rest, "} "); !ok {
+				return 0, fmt.Errorf("keygate metrics: line %q", line)
+			}
+		} else {
 			continue
-		}
-		labels, value, ok := strings.Cut(rest, "} ")
-		if !ok {
-			return 0, fmt.Errorf("keygate metrics: line %q", line)
 		}
 		if !hasLabels(labels, want) {
 			continue

@@ -39,3 +39,21 @@ keygate_ratelimit_decisions_total{result="allowed",route="get",rule="bench-per-l
 		})
 	}
 }
+
+// TestSumSeriesUnlabelled: keygate's Redis counters have no labels.
+func TestSumSeriesUnlabelled(t *testing.T) {
+	text := "# TYPE keygate_redis_round_trips_total counter\nkeygate_redis_round_trips_total 1.5e+06\nkeygate_redis_round_trips_totalx 7\n"
+	for _, tc := range []struct {
+		metric string
+		want   map[string]string
+		sum    int64
+	}{
+		{"keygate_redis_round_trips_total", nil, 1500000},
+		{"keygate_redis_round_trips_total", map[string]string{"route": "activate"}, 0}, // a label asked for that it lacks
+		{"keygate_redis_calls_total", nil, 0},
+	} {
+		if got, err := sumSeries(strings.NewReader(text), tc.metric, tc.want); err != nil || got != tc.sum {
+			t.Errorf("sumSeries(%s, %v) = %d, %v; want %d", tc.metric, tc.want, got, err, tc.sum)
+		}
+	}
+}

@@ -176,6 +176,7 @@ type target struct {
 	wallClosed, wallOpen       time.Duration
 	redis                      redisCalls // during the closed rounds
 	admittedKG                 int64      // keygate: requests it admitted during the closed rounds, by its own count
+	redisCallsKG, roundTripsKG int64      // keygate: its rate-limit calls to Redis and the round trips carrying them, by its own count
 }
 
 func (t *target) pids() []int {

@@ -13,6 +13,7 @@ import (
 func maxRound(ctx context.Context, t *target, round int, o *options, wr *wrkRunner, rdb *redis.Client, ps procs, dir string, logf func(string, ...any)) error {
 	var before, after redisCalls
 	var ok0, ok1 int64
+	var calls0, calls1, rt0, rt1 int64
 	var m meter
 	var perfStop func()
 	var statsErr error
@@ -21,6 +22,9 @@ func maxRound(ctx context.Context, t *target, round int, o *options, wr *wrkRunn
 			before, statsErr = commandStats(ctx, rdb)
 			if t.keygate && statsErr == nil {
 				ok0, statsErr = admittedCount(t.admin)
+			}
+			if t.keygate && statsErr == nil {
+				calls0, rt0, statsErr = redisWork(t.admin)
 			}
 			if o.perf != "" && t.name == "keygate" {
 				perfStop = startPerf(dir, o.perf, t.procs[0].pid(), round, logf)
@@ -34,6 +38,9 @@ func maxRound(ctx context.Context, t *target, round int, o *options, wr *wrkRunn
 			}
 			if t.keygate && statsErr == nil {
 				ok1, statsErr = settledAdmitted(t.admin)
+			}
+			if t.keygate && statsErr == nil {
+				calls1, rt1, statsErr = redisWork(t.admin)
 			}
 			if statsErr == nil {
 				after, statsErr = commandStats(ctx, rdb)
@@ -67,6 +74,8 @@ func maxRound(ctx context.Context, t *target, round int, o *options, wr *wrkRunn
 		t.redis[k] += v
 	}
 	t.admittedKG += ok1 - ok0
+	t.redisCallsKG += calls1 - calls0
+	t.roundTripsKG += rt1 - rt0
 	t.closedRounds = append(t.closedRounds, st)
 	if t.closed == nil {
 		t.closed = &sample{}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,37 @@ func TestReplicasShareOneLimit(t *testing.T) {
 	if statuses[200] != 10 || statuses[429] != 20 {
 		t.Errorf("answers = %v, want exactly 10 x 200 and 20 x 429 across 3 replicas", statuses)
 	}
+	// Each admitted request was decided in Redis, and the replicas say how
+	// many round trips carried those calls: at most two a call (EVALSHA,
+	// then EVAL when Redis did not know the script yet). Calls also count
+	// refunds sent on their own, so there may be more than 30.
+	var calls, trips int
+	for _, kg := range kgs {
+		calls += metricValue(t, kg, "keygate_redis_calls_total")
+		trips += metricValue(t, kg, "keygate_redis_round_trips_total")
+	}
+	if calls < 10 || trips < 3 || trips > 2*calls {
+		t.Errorf("keygate_redis_calls_total = %d, keygate_redis_round_trips_total = %d; want at least 10 calls in 3 to twice that many round trips", calls, trips)
+	}
+}
+
+// metricValue reads an unlabelled counter or gauge from kg's /metrics.
+func metricValue(t *testing.T, kg *instance, name string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + kg.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindStringSubmatch(readAll(resp))
+	if m == nil {
+		t.Fatalf("no %s in /metrics", name)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatalf("%s = %q: %v", name, m[1], err)
+	}
+	return int(v)
 }
 
 var fallbackGauge = regexp.MustCompile(`(?m)^keygate_ratelimit_fallback_active (\d+)`)

@@ -124,7 +124,10 @@ func newSharedState(ctx context.Context, cfg *Config, log *slog.Logger, m *proxy
 		client.Close()
 		return nil, err
 	}
-	m.WatchRedis(func() float64 { return float64(fb.Stats().Errors) })
+	m.WatchRedis(func() proxy.RedisCounts {
+		st := fb.Stats()
+		return proxy.RedisCounts{Errors: st.Errors, Calls: st.Calls, RoundTrips: st.RoundTrips}
+	})
 	pingCtx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	if err := fb.Ping(pingCtx); err != nil {
