@@ -1,8 +1,8 @@
 package proxy
 
 import (
+	"context"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"strings"
 
@@ -116,26 +116,43 @@ func printableHeader(name string) string {
 	return name
 }
 
-// rewrite builds the forwarded request from what keygate checked, never by
+// target is where one route's requests go: the upstream's scheme and host
+// and the route's canonical path below the upstream's own, never the
+// client's spelling of it.
+type target struct {
+	scheme, host, path string
+}
+
+func newTarget(upstream *url.URL, route *policy.Route) target {
+	return target{scheme: upstream.Scheme, host: upstream.Host, path: strings.TrimSuffix(upstream.Path, "/") + route.Path}
+}
+
+// outbound builds the forwarded request from what keygate checked, never by
 // copying the client's request and deleting what is known to be dangerous:
 // the route's method and canonical path, the query the policy allows, the
 // exact body bytes read, and a header set made here from an allowlist.
 // Names listed in the client's Connection header cannot remove any of it,
-// since nothing of the client's header map is kept.
-func (g *Gateway) rewrite(pr *httputil.ProxyRequest, route *policy.Route, target *url.URL, path string) {
-	in, out := pr.In, pr.Out
-	if out.Body != nil {
-		// The body keygate read, in memory: ReverseProxy's wrapper hides
-		// that from the transport, which then sends the headers in a write
-		// (a TCP segment) of their own. The wrapper only keeps Close from
-		// reaching the client's body; this one's Close does nothing.
-		out.Body = in.Body
+// since nothing of the client's header map is kept; nor can a trailer, a
+// transfer coding or a Close of the client's reach the backend.
+func (g *Gateway) outbound(ctx context.Context, in *http.Request, route *policy.Route, t target, body []byte) *http.Request {
+	out := &http.Request{
+		Method:        route.Method,
+		URL:           &url.URL{Scheme: t.scheme, Host: t.host, Path: t.path, RawQuery: route.ForwardQuery(in.URL.RawQuery)},
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        g.forwardHeader(in, route),
+		Host:          t.host,
+		ContentLength: int64(len(body)),
+		Body:          http.NoBody,
 	}
-	out.Method = route.Method
-	out.URL = &url.URL{Scheme: target.Scheme, Host: target.Host, Path: path, RawQuery: route.ForwardQuery(in.URL.RawQuery)}
-	out.Host = ""
-	out.Trailer = nil // a request trailer would be a header keygate never saw
-	out.Header = g.forwardHeader(in, route)
+	out.Header["User-Agent"] = []string{""} // net/http's transport would add its own otherwise
+	if len(body) > 0 {
+		b := &memBody{}
+		b.Reset(body)
+		out.Body = b
+	}
+	return out.WithContext(ctx)
 }
 
 // forwardHeader is the header of the forwarded request: keygate's own
