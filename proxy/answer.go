@@ -66,8 +66,9 @@ func (g *Gateway) answerHeaders(route *policy.Route, secrets []string, up http.H
 }
 
 // forward sends the checked request upstream and writes the vetted answer:
-// the outbound request is built from what keygate checked (outbound), the
-// transport is called directly in this goroutine, and the answer, read
+// the outbound request is built from what keygate checked (outbound, or an
+// outRequest for keygate's own lean client), the transport is called
+// directly in this goroutine, and the answer, read
 // whole within its cap and normalized, is written by keygate itself with
 // its status, the allowlisted headers, Content-Length and the checked body.
 // A transport failure or timeout is one contract 500 (upstreamFailed). ctx
@@ -75,9 +76,18 @@ func (g *Gateway) answerHeaders(route *policy.Route, secrets []string, up http.H
 func (g *Gateway) forward(ctx context.Context, w *statusWriter, r *http.Request, a *attempt, body []byte) {
 	w.keep(a.route)
 	route, target := a.route, g.targets[a.route]
-	out := g.outbound(ctx, r, route, target, body)
 	start := time.Now()
-	resp, err := g.transport.RoundTrip(out)
+	var resp *http.Response
+	var err error
+	if lean, ok := g.transport.(*UpstreamTransport); ok {
+		o := outRequest{
+			method: route.Method, scheme: target.scheme, addr: target.host, host: target.host,
+			path: target.uri, query: route.ForwardQuery(r.URL.RawQuery), header: g.forwardHeader(r, route), body: body,
+		}
+		resp, err = lean.send(ctx, &o)
+	} else {
+		resp, err = g.transport.RoundTrip(g.outbound(ctx, r, route, target, body))
+	}
 	if g.metrics != nil {
 		g.metrics.upstream.WithLabelValues(route.Name).Observe(time.Since(start).Seconds())
 	}

@@ -121,10 +121,13 @@ func printableHeader(name string) string {
 // client's spelling of it.
 type target struct {
 	scheme, host, path string
+	uri                string // path, escaped as the request target
 }
 
 func newTarget(upstream *url.URL, route *policy.Route) target {
-	return target{scheme: upstream.Scheme, host: upstream.Host, path: strings.TrimSuffix(upstream.Path, "/") + route.Path}
+	t := target{scheme: upstream.Scheme, host: upstream.Host, path: strings.TrimSuffix(upstream.Path, "/") + route.Path}
+	t.uri = (&url.URL{Path: t.path}).EscapedPath()
+	return t
 }
 
 // outbound builds the forwarded request from what keygate checked, never by

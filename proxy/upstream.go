@@ -3,12 +3,10 @@ package proxy
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,42 +29,6 @@ const (
 // handling: NewUpstreamTransport with timeout and caPEM.
 func NewTransport(timeout time.Duration, caPEM []byte) *UpstreamTransport {
 	return NewUpstreamTransport(TransportOptions{Timeout: timeout, CAPEM: caPEM})
-}
-
-// newHTTPTransport returns the pool under UpstreamTransport: keep-alive
-// connections sized for a busy single upstream, a response-header timeout,
-// and for https the system roots plus the PEM certificates in caPEM, if any.
-//
-// The pool holds at most upstreamConns connections, all kept alive between
-// requests: past that many requests in flight, more wait for a connection
-// (within the upstream timeout) rather than open one that would be closed
-// right after. Without the cap, 1,000 concurrent clients opened 1,000
-// upstream connections, two goroutines and 8 KiB of buffers each, and closed
-// half of them after every burst; with it keygate served more requests a
-// second with 1,000 clients, at a lower p99 and less memory (see the
-// README's Performance section).
-func newHTTPTransport(timeout time.Duration, caPEM []byte) *http.Transport {
-	t := &http.Transport{
-		Proxy:                 nil, // keygate talks to its upstream directly
-		DialContext:           (&net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          upstreamConns,
-		MaxIdleConnsPerHost:   upstreamConns,
-		MaxConnsPerHost:       upstreamConns,
-		IdleConnTimeout:       30 * time.Second,
-		TLSHandshakeTimeout:   min(timeout, 5*time.Second),
-		ResponseHeaderTimeout: timeout,
-		ExpectContinueTimeout: 0,
-	}
-	if len(caPEM) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		pool.AppendCertsFromPEM(caPEM)
-		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	}
-	return t
 }
 
 // ParseCAFile checks that data holds at least one PEM certificate.
