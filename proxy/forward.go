@@ -144,7 +144,7 @@ func (g *Gateway) outbound(ctx context.Context, in *http.Request, route *policy.
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        g.forwardHeader(in, route),
+		Header:        g.forwardHeader(in, route, len(body) > 0),
 		Host:          t.host,
 		ContentLength: int64(len(body)),
 		Body:          http.NoBody,
@@ -169,17 +169,17 @@ func (g *Gateway) outbound(ctx context.Context, in *http.Request, route *policy.
 // a backend that compresses anyway is decoded if it used gzip), and the
 // headers the route's policy names. Each has one value: checkHeaders refused
 // duplicates before.
-func (g *Gateway) forwardHeader(in *http.Request, route *policy.Route) http.Header {
+func (g *Gateway) forwardHeader(in *http.Request, route *policy.Route, hasBody bool) http.Header {
 	h := make(http.Header, 8)
 	h["X-Forwarded-For"] = []string{clientIP(in, g.trusted).String()}
 	if in.TLS != nil {
-		h["X-Forwarded-Proto"] = []string{"https"}
+		h["X-Forwarded-Proto"] = valueHTTPS
 	} else {
-		h["X-Forwarded-Proto"] = []string{"http"}
+		h["X-Forwarded-Proto"] = valueHTTP
 	}
 	copyOne(h, in.Header, "X-Request-Id")
-	if in.ContentLength > 0 {
-		h["Content-Type"] = []string{"application/json"}
+	if hasBody { // the body keygate read, whether the client framed it by length or chunked
+		h["Content-Type"] = valueJSON
 	}
 	copyOne(h, in.Header, "Idempotency-Key")
 	if route.NeedsToken() { // only the credential keygate checked; auth: none routes checked none
@@ -194,12 +194,22 @@ func (g *Gateway) forwardHeader(in *http.Request, route *policy.Route) http.Head
 			h["Tracestate"] = []string{ts}
 		}
 	}
-	h["Accept-Encoding"] = []string{"identity"}
+	h["Accept-Encoding"] = valueIdentity
 	for _, name := range route.ForwardHeaders() {
 		copyOne(h, in.Header, name)
 	}
 	return h
 }
+
+// Constant values of the forwarded header, shared by every request: the
+// header is only read once built (a credential's Apply sets its own field,
+// it never edits another's values).
+var (
+	valueHTTP     = []string{"http"}
+	valueHTTPS    = []string{"https"}
+	valueJSON     = []string{"application/json"}
+	valueIdentity = []string{"identity"}
+)
 
 // copyOne copies header name from src to dst when it has exactly one value.
 func copyOne(dst, src http.Header, name string) {
