@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -168,8 +169,9 @@ func validValue(s string) bool {
 // in the caller's goroutine.
 type pconn struct {
 	pool  *connPool
-	up    *upConn  // the TCP connection: retirement, peek, byte counts
-	c     net.Conn // up, or TLS over it
+	up    *upConn   // the TCP connection: retirement, peek, byte counts
+	c     net.Conn  // up, or TLS over it
+	tls   *tls.Conn // c for https; nil for http
 	lim   headLimit
 	br    *bufio.Reader
 	abort func() // ends a blocked read or write: the request's context is done
@@ -311,11 +313,27 @@ func (b *answerBody) release() {
 	b.done = true
 	stopped := b.stop() // false: the context ended the exchange, the deadline is spent
 	pc := b.pc
-	if b.eof && b.keep && stopped && pc.br.Buffered() == 0 {
+	if b.eof && b.keep && stopped && pc.br.Buffered() == 0 && pc.drained() {
 		pc.pool.put(pc)
 		return
 	}
 	pc.pool.discard(pc)
+}
+
+// drained reports that TLS holds no decrypted byte beyond the answer: the
+// kernel peek sees only what is still encrypted, and the bufio.Reader only
+// what it asked for. A read with a deadline already past returns what TLS
+// holds, or times out at once without touching the connection.
+func (pc *pconn) drained() bool {
+	if pc.tls == nil {
+		return true
+	}
+	if pc.tls.SetReadDeadline(aLongTimeAgo) != nil {
+		return false
+	}
+	var one [1]byte
+	n, err := pc.tls.Read(one[:])
+	return n == 0 && errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // connPool holds the connections to one upstream (scheme and host): at most
@@ -457,6 +475,7 @@ func (p *connPool) connect(ctx context.Context, deadline time.Time) (*pconn, err
 		c = tc
 	}
 	pc := &pconn{pool: p, up: up, c: c}
+	pc.tls, _ = c.(*tls.Conn)
 	pc.lim.r = c
 	pc.br = bufio.NewReaderSize(&pc.lim, 4<<10)
 	pc.abort = func() { _ = c.SetDeadline(aLongTimeAgo) }

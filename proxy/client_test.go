@@ -3,10 +3,13 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -39,9 +42,18 @@ type rawRequest struct {
 
 func startRawBackend(t *testing.T, answer func(conn, i int, req *http.Request) ([]byte, []byte)) *rawBackend {
 	t.Helper()
+	return startRaw(t, nil, answer)
+}
+
+// startRaw starts a rawBackend, over TLS with config when not nil.
+func startRaw(t *testing.T, config *tls.Config, answer func(conn, i int, req *http.Request) ([]byte, []byte)) *rawBackend {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if config != nil {
+		ln = tls.NewListener(ln, config)
 	}
 	b := &rawBackend{ln: ln, answer: answer, sent: make(chan struct{}, 16), goOn: make(chan struct{})}
 	var wg sync.WaitGroup
@@ -263,6 +275,42 @@ func TestClientNeverReusesAfterUnaskedBytes(t *testing.T) {
 			}
 			if conns, reqs, _ := b.seen(); conns != 2 || len(reqs) != 2 || reqs[1].conn != 2 {
 				t.Errorf("backend saw %d connections and requests %+v, want the second request on connection 2", conns, reqs)
+			}
+		})
+	}
+}
+
+// TestClientTLSNeverReusesAfterUnaskedBytes: over TLS, bytes the backend
+// sent beyond its answer may sit decrypted inside TLS, where neither the
+// kernel peek nor the bufio.Reader sees them; they never reach the next
+// request either.
+func TestClientTLSNeverReusesAfterUnaskedBytes(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler()) // for its certificate
+	srv.Close()
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	for _, size := range []int{100, 3000, 4000, 5000, 9000, 14000} {
+		t.Run(itoa(size), func(t *testing.T) {
+			first := `{"n":"` + strings.Repeat("a", size) + `"}`
+			const second = `{"n":2}`
+			b := startRaw(t, srv.TLS, func(conn, i int, _ *http.Request) ([]byte, []byte) {
+				if conn == 1 && i == 1 {
+					return okAnswer(first), okAnswer(`{"n":"smuggled"}`) // two writes: the second in records of its own
+				}
+				return okAnswer(second), nil
+			})
+			tr := NewUpstreamTransport(TransportOptions{Timeout: 2 * time.Second, CAPEM: caPEM})
+			t.Cleanup(tr.CloseIdleConnections)
+			base := "https://" + b.ln.Addr().String()
+			go func() { b.goOn <- struct{}{} }() // the second write right after the answer, not after the client read it
+			if got, err := getVia(tr, base, "/one"); err != nil || got != first {
+				t.Fatalf("first answer = %.40q, %v, want %.40s", got, err, first)
+			}
+			<-b.sent // the unasked bytes are on their way before the next request is
+			if got, err := getVia(tr, base, "/two"); err != nil || got != second {
+				t.Errorf("second answer = %q, %v, want %s", got, err, second)
+			}
+			if conns, reqs, _ := b.seen(); conns != 2 || len(reqs) != 2 || reqs[1].conn != 2 {
+				t.Errorf("backend saw %d connections, the second request on connection %d, want 2 and 2", conns, reqs[len(reqs)-1].conn)
 			}
 		})
 	}
