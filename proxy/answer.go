@@ -95,6 +95,7 @@ func (g *Gateway) forward(ctx context.Context, w *statusWriter, r *http.Request,
 		g.upstreamFailed(w, route, err)
 		return
 	}
+	defer resp.Body.Close() // normalize closes it; this frees the connection should it not get there
 	code, answer := g.normalize(route, route.Secrets(a.values, a.token), w.requestID, resp)
 	w.setCode(code)
 	h := w.Header()

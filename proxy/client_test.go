@@ -23,7 +23,8 @@ import (
 type rawBackend struct {
 	ln net.Listener
 	// answer returns the bytes to write for the i-th request (from 1) read
-	// on connection conn, and bytes to write once the test sends on goOn.
+	// on connection conn, and bytes to write once the test sends on goOn
+	// (empty: close the connection then).
 	answer func(conn, i int, req *http.Request) (now []byte, after []byte)
 	sent   chan struct{} // one signal per `after` written
 	goOn   chan struct{} // lets the backend write an `after`
@@ -117,6 +118,9 @@ func (b *rawBackend) serve(c net.Conn, conn int) {
 			<-b.goOn // the client has read the answer
 			if _, err := c.Write(after); err != nil {
 				return
+			}
+			if len(after) == 0 { // the backend's idle timer fires
+				c.Close()
 			}
 			b.sent <- struct{}{}
 		}
@@ -603,4 +607,78 @@ func FuzzAppendRequest(f *testing.F) {
 			t.Errorf("%d bytes left after the request: a second request", br.Buffered())
 		}
 	})
+}
+
+// TestClientAnswerHeadBounded: an answer head larger than maxAnswerHead (one
+// endless header line, or many fields) fails the exchange, a contract 500
+// through the gateway, instead of growing keygate's memory.
+func TestClientAnswerHeadBounded(t *testing.T) {
+	tests := []struct {
+		name   string
+		head   string
+		status int
+	}{
+		{"just under the bound", "X-Pad: " + strings.Repeat("a", maxAnswerHead-200) + "\r\n", 200},
+		{"one long line", "X-Pad: " + strings.Repeat("a", maxAnswerHead) + "\r\n", 500},
+		{"many fields", strings.Repeat("X-Pad: aaaaaaaaaaaaaaaa\r\n", maxAnswerHead/16), 500},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			const body = `{"message":"License valid","code":0}`
+			b := startRawBackend(t, func(int, int, *http.Request) ([]byte, []byte) {
+				return []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + tc.head + "Content-Length: " + itoa(len(body)) + "\r\n\r\n" + body), nil
+			})
+			tr := NewUpstreamTransport(TransportOptions{Timeout: 2 * time.Second})
+			t.Cleanup(tr.CloseIdleConnections)
+			g := newGateway(t, withUpstreamURL(b.URL()), func(o *Options) { o.Transport = tr })
+			if a := g.do(t, call{path: "/get-key", token: testTokens["global"], body: getBody(testKey)}); a.status != tc.status {
+				t.Errorf("answer = %d %s, want %d", a.status, a.raw, tc.status)
+			}
+		})
+	}
+}
+
+// TestUpstreamLearnsFromConnectionClosedWhileIdle: a pooled connection the
+// backend closed while idle, found closed just before a request is written
+// on it, teaches the transport the backend's idle timeout: at least as
+// long as the last look that found it open. The request goes out on a new
+// connection.
+func TestUpstreamLearnsFromConnectionClosedWhileIdle(t *testing.T) {
+	b := startRawBackend(t, func(conn, i int, _ *http.Request) ([]byte, []byte) {
+		if conn == 1 {
+			return okAnswer(`{}`), []byte{} // nothing more: the connection is closed on goOn
+		}
+		return okAnswer(`{}`), nil
+	})
+	tr := NewUpstreamTransport(TransportOptions{Timeout: 2 * time.Second})
+	t.Cleanup(tr.CloseIdleConnections)
+	if _, err := getVia(tr, b.URL(), "/one"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := tr.pool("http", b.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lastOpen = 50 * time.Millisecond
+	p.mu.Lock()
+	pc := p.idle[0]
+	pc.polled = lastOpen                  // the last look found it open after 50ms idle
+	pc.pollAt = time.Now().Add(time.Hour) // and the watch looks no more
+	p.mu.Unlock()
+	b.goOn <- struct{}{}
+	<-b.sent
+	for deadline := time.Now().Add(5 * time.Second); !pc.up.peerClosed(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the backend's FIN never showed")
+		}
+	}
+	if _, err := getVia(tr, b.URL(), "/two"); err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Duration(tr.learned.Load()); got != lastOpen {
+		t.Errorf("learned = %s, want %s", got, lastOpen)
+	}
+	if got := tr.replays.Load(); got != 1 {
+		t.Errorf("replays = %d, want 1 (nothing of the request was written on the closed connection)", got)
+	}
 }

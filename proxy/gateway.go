@@ -41,7 +41,7 @@ type UpstreamCredential interface {
 // Options configure a Gateway. Upstream, Policy and Limiter are required.
 type Options struct {
 	Upstream        *url.URL          // backend base URL; route paths are appended to its path
-	Transport       http.RoundTripper // nil: NewTransport(UpstreamTimeout, nil)
+	Transport       http.RoundTripper // nil: NewTransport(UpstreamTimeout, nil); an *UpstreamTransport is called without an http.Request
 	UpstreamTimeout time.Duration     // whole upstream exchange; 0: 10s
 	Policy          *policy.Policy
 	Tokens          TokenSource        // used when Auth is nil; nil: every token is unknown

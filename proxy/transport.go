@@ -213,6 +213,11 @@ func (t *UpstreamTransport) send(ctx context.Context, o *outRequest) (*http.Resp
 		// Not one byte of the request reached the socket: the backend
 		// cannot have read it, whichever side gave up on the connection.
 		unsent := pc.up.written.Load() == before
+		if unsent && pc.up.gone && pc.polled >= minLearned {
+			// the backend closed it while idle, after the last look that
+			// found it open: a lower bound of its idle timeout
+			t.learn(pc.polled)
+		}
 		if !unsent || attempt == maxSendAttempts || ctx.Err() != nil {
 			return nil, err
 		}
