@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -680,5 +681,45 @@ func TestUpstreamLearnsFromConnectionClosedWhileIdle(t *testing.T) {
 	}
 	if got := tr.replays.Load(); got != 1 {
 		t.Errorf("replays = %d, want 1 (nothing of the request was written on the closed connection)", got)
+	}
+}
+
+// TestClientNoReplayPastDeadline: a request whose deadline passed before a
+// byte of it was written fails at once: it is not tried again on other
+// connections, and the idle pool is not swept for it.
+func TestClientNoReplayPastDeadline(t *testing.T) {
+	var arrived sync.WaitGroup
+	arrived.Add(2)
+	both := make(chan struct{})
+	b := startRawBackend(t, func(conn, i int, _ *http.Request) ([]byte, []byte) {
+		if i == 1 {
+			arrived.Done()
+			<-both
+		}
+		return okAnswer(`{}`), nil
+	})
+	tr := NewUpstreamTransport(TransportOptions{Timeout: 2 * time.Second})
+	t.Cleanup(tr.CloseIdleConnections)
+	errs := make(chan error, 2)
+	for range 2 { // two pooled connections
+		go func() { _, err := getVia(tr, b.URL(), "/pool"); errs <- err }()
+	}
+	arrived.Wait()
+	close(both)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr.timeout = time.Nanosecond // every deadline is past when the write comes
+	if _, err := getVia(tr, b.URL(), "/late"); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("request past its deadline = %v, want os.ErrDeadlineExceeded", err)
+	}
+	p, _ := tr.pool("http", b.ln.Addr().String())
+	p.mu.Lock()
+	idle := len(p.idle)
+	p.mu.Unlock()
+	if got := tr.replays.Load(); got != 0 || idle != 1 {
+		t.Errorf("replays = %d and %d idle connections left, want 0 and 1", got, idle)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -212,7 +213,8 @@ func (t *UpstreamTransport) send(ctx context.Context, o *outRequest) (*http.Resp
 		p.discard(pc)
 		// Not one byte of the request reached the socket: the backend
 		// cannot have read it, whichever side gave up on the connection.
-		unsent := pc.up.written.Load() == before
+		// (Past the deadline nothing is tried again: there is no time.)
+		unsent := pc.up.written.Load() == before && !errors.Is(err, os.ErrDeadlineExceeded)
 		if unsent && pc.up.gone && pc.polled >= minLearned {
 			// the backend closed it while idle, after the last look that
 			// found it open: a lower bound of its idle timeout
