@@ -170,8 +170,14 @@ func (g *Gateway) outbound(ctx context.Context, in *http.Request, route *policy.
 // headers the route's policy names. Each has one value: checkHeaders refused
 // duplicates before.
 func (g *Gateway) forwardHeader(in *http.Request, route *policy.Route, hasBody bool) http.Header {
+	return g.forwardHeaderFor(in, route, hasBody, clientIP(in, g.trusted).String())
+}
+
+// forwardHeaderFor is forwardHeader with the client's address already found
+// (clientIP, as ServeHTTP keeps it for the access log).
+func (g *Gateway) forwardHeaderFor(in *http.Request, route *policy.Route, hasBody bool, ip string) http.Header {
 	h := make(http.Header, 8)
-	h["X-Forwarded-For"] = []string{clientIP(in, g.trusted).String()}
+	h["X-Forwarded-For"] = []string{ip}
 	if in.TLS != nil {
 		h["X-Forwarded-Proto"] = valueHTTPS
 	} else {
