@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"context"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/keygate/keygate/policy"
 )
@@ -63,19 +65,43 @@ func (g *Gateway) answerHeaders(route *policy.Route, secrets []string, up http.H
 	return out
 }
 
-// forward sends the checked request upstream through the route's proxy,
-// with the answer vetted against this request's secrets. The proxy is a copy
-// of the route's with its own ModifyResponse and ErrorHandler: the hooks see
-// the request's values and its writer without a context value, and hand the
-// contract code of the answer they decided to the writer as a value.
-func (g *Gateway) forward(w *statusWriter, r *http.Request, a *attempt) {
+// forward sends the checked request upstream and writes the vetted answer:
+// the outbound request is built from what keygate checked (outbound, or an
+// outRequest for keygate's own lean client), the transport is called
+// directly in this goroutine, and the answer, read
+// whole within its cap and normalized, is written by keygate itself with
+// its status, the allowlisted headers, Content-Length and the checked body.
+// A transport failure or timeout is one contract 500 (upstreamFailed). ctx
+// bounds the exchange and ends it when the client goes away.
+func (g *Gateway) forward(ctx context.Context, w *statusWriter, r *http.Request, a *attempt, body []byte) {
 	w.keep(a.route)
-	rp := *g.proxies[a.route]
-	route, secrets := a.route, a.route.Secrets(a.values, a.token)
-	rp.ModifyResponse = func(resp *http.Response) error {
-		w.setCode(g.normalize(route, secrets, resp))
-		return nil
+	route, target := a.route, g.targets[a.route]
+	start := time.Now()
+	var resp *http.Response
+	var err error
+	if lean, ok := g.transport.(*UpstreamTransport); ok {
+		o := outRequest{
+			method: route.Method, scheme: target.scheme, addr: target.host, host: target.host,
+			path: target.uri, query: route.ForwardQuery(r.URL.RawQuery), header: g.forwardHeaderFor(r, route, len(body) > 0, a.ip), body: body,
+		}
+		resp, err = lean.send(ctx, &o)
+	} else {
+		resp, err = g.transport.RoundTrip(g.outbound(ctx, r, route, target, body))
 	}
-	rp.ErrorHandler = func(_ http.ResponseWriter, r *http.Request, err error) { g.upstreamFailed(w, r, route, err) }
-	rp.ServeHTTP(w, r)
+	if g.metrics != nil {
+		g.metrics.upstream.WithLabelValues(route.Name).Observe(time.Since(start).Seconds())
+	}
+	if err != nil {
+		g.upstreamFailed(w, route, err)
+		return
+	}
+	defer resp.Body.Close() // normalize closes it; this frees the connection should it not get there
+	code, answer := g.normalize(route, route.Secrets(a.values, a.token), w.requestID, resp)
+	w.setCode(code)
+	h := w.Header()
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(answer)
 }

@@ -1,8 +1,8 @@
 package proxy
 
 import (
+	"context"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"strings"
 
@@ -116,26 +116,46 @@ func printableHeader(name string) string {
 	return name
 }
 
-// rewrite builds the forwarded request from what keygate checked, never by
+// target is where one route's requests go: the upstream's scheme and host
+// and the route's canonical path below the upstream's own, never the
+// client's spelling of it.
+type target struct {
+	scheme, host, path string
+	uri                string // path, escaped as the request target
+}
+
+func newTarget(upstream *url.URL, route *policy.Route) target {
+	t := target{scheme: upstream.Scheme, host: upstream.Host, path: strings.TrimSuffix(upstream.Path, "/") + route.Path}
+	t.uri = (&url.URL{Path: t.path}).EscapedPath()
+	return t
+}
+
+// outbound builds the forwarded request from what keygate checked, never by
 // copying the client's request and deleting what is known to be dangerous:
 // the route's method and canonical path, the query the policy allows, the
 // exact body bytes read, and a header set made here from an allowlist.
 // Names listed in the client's Connection header cannot remove any of it,
-// since nothing of the client's header map is kept.
-func (g *Gateway) rewrite(pr *httputil.ProxyRequest, route *policy.Route, target *url.URL, path string) {
-	in, out := pr.In, pr.Out
-	if out.Body != nil {
-		// The body keygate read, in memory: ReverseProxy's wrapper hides
-		// that from the transport, which then sends the headers in a write
-		// (a TCP segment) of their own. The wrapper only keeps Close from
-		// reaching the client's body; this one's Close does nothing.
-		out.Body = in.Body
+// since nothing of the client's header map is kept; nor can a trailer, a
+// transfer coding or a Close of the client's reach the backend.
+func (g *Gateway) outbound(ctx context.Context, in *http.Request, route *policy.Route, t target, body []byte) *http.Request {
+	out := &http.Request{
+		Method:        route.Method,
+		URL:           &url.URL{Scheme: t.scheme, Host: t.host, Path: t.path, RawQuery: route.ForwardQuery(in.URL.RawQuery)},
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        g.forwardHeader(in, route, len(body) > 0),
+		Host:          t.host,
+		ContentLength: int64(len(body)),
+		Body:          http.NoBody,
 	}
-	out.Method = route.Method
-	out.URL = &url.URL{Scheme: target.Scheme, Host: target.Host, Path: path, RawQuery: route.ForwardQuery(in.URL.RawQuery)}
-	out.Host = ""
-	out.Trailer = nil // a request trailer would be a header keygate never saw
-	out.Header = g.forwardHeader(in, route)
+	out.Header["User-Agent"] = []string{""} // net/http's transport would add its own otherwise
+	if len(body) > 0 {
+		b := &memBody{}
+		b.Reset(body)
+		out.Body = b
+	}
+	return out.WithContext(ctx)
 }
 
 // forwardHeader is the header of the forwarded request: keygate's own
@@ -149,17 +169,23 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest, route *policy.Route, target
 // a backend that compresses anyway is decoded if it used gzip), and the
 // headers the route's policy names. Each has one value: checkHeaders refused
 // duplicates before.
-func (g *Gateway) forwardHeader(in *http.Request, route *policy.Route) http.Header {
+func (g *Gateway) forwardHeader(in *http.Request, route *policy.Route, hasBody bool) http.Header {
+	return g.forwardHeaderFor(in, route, hasBody, clientIP(in, g.trusted).String())
+}
+
+// forwardHeaderFor is forwardHeader with the client's address already found
+// (clientIP, as ServeHTTP keeps it for the access log).
+func (g *Gateway) forwardHeaderFor(in *http.Request, route *policy.Route, hasBody bool, ip string) http.Header {
 	h := make(http.Header, 8)
-	h["X-Forwarded-For"] = []string{clientIP(in, g.trusted).String()}
+	h["X-Forwarded-For"] = []string{ip}
 	if in.TLS != nil {
-		h["X-Forwarded-Proto"] = []string{"https"}
+		h["X-Forwarded-Proto"] = valueHTTPS
 	} else {
-		h["X-Forwarded-Proto"] = []string{"http"}
+		h["X-Forwarded-Proto"] = valueHTTP
 	}
 	copyOne(h, in.Header, "X-Request-Id")
-	if in.ContentLength > 0 {
-		h["Content-Type"] = []string{"application/json"}
+	if hasBody { // the body keygate read, whether the client framed it by length or chunked
+		h["Content-Type"] = valueJSON
 	}
 	copyOne(h, in.Header, "Idempotency-Key")
 	if route.NeedsToken() { // only the credential keygate checked; auth: none routes checked none
@@ -174,12 +200,22 @@ func (g *Gateway) forwardHeader(in *http.Request, route *policy.Route) http.Head
 			h["Tracestate"] = []string{ts}
 		}
 	}
-	h["Accept-Encoding"] = []string{"identity"}
+	h["Accept-Encoding"] = valueIdentity
 	for _, name := range route.ForwardHeaders() {
 		copyOne(h, in.Header, name)
 	}
 	return h
 }
+
+// Constant values of the forwarded header, shared by every request: the
+// header is only read once built (a credential's Apply sets its own field,
+// it never edits another's values).
+var (
+	valueHTTP     = []string{"http"}
+	valueHTTPS    = []string{"https"}
+	valueJSON     = []string{"application/json"}
+	valueIdentity = []string{"identity"}
+)
 
 // copyOne copies header name from src to dst when it has exactly one value.
 func copyOne(dst, src http.Header, name string) {

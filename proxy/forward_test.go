@@ -360,3 +360,32 @@ func spentKeyVariants(t *testing.T, g *gateway) {
 		t.Errorf("activation with the product in upper case = %d %s, want 429", a.status, a.raw)
 	}
 }
+
+// TestChunkedBodyForwardedFramed: a body the client sent chunked (no
+// Content-Length) reaches the backend as the exact bytes keygate read, with
+// keygate's Content-Length and Content-Type.
+func TestChunkedBodyForwardedFramed(t *testing.T) {
+	g := newGateway(t)
+	body := activateBody(testKey)
+	req, err := http.NewRequest(http.MethodPost, g.srv.URL+"/activate-key", io.MultiReader(strings.NewReader(body))) // no length known: chunked
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testTokens["global"])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := g.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if req.ContentLength != 0 || resp.StatusCode != 200 {
+		t.Fatalf("request length %d, answer %d: want a chunked request answered 200", req.ContentLength, resp.StatusCode)
+	}
+	seen := g.up.last.Load()
+	if got := seen.Header.Get("Content-Type"); got != "application/json" {
+		t.Errorf("forwarded Content-Type = %q, want application/json", got)
+	}
+	if got := seen.Header.Get("Content-Length"); got != fmt.Sprint(len(body)) || string(seen.Body) != body {
+		t.Errorf("forwarded Content-Length %q and body %q, want %d and the body sent", got, seen.Body, len(body))
+	}
+}

@@ -1,6 +1,6 @@
 // Package proxy is keygate's request path: the http.Handler that checks each
 // API request against the policy (route, token, parameters, limits), the
-// reverse proxy that forwards it, the normalization of what comes back, and
+// upstream path that forwards it, the normalization of what comes back, and
 // the admin endpoints.
 package proxy
 
@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
 	"net/url"
 	"sync/atomic"
@@ -42,7 +41,7 @@ type UpstreamCredential interface {
 // Options configure a Gateway. Upstream, Policy and Limiter are required.
 type Options struct {
 	Upstream        *url.URL          // backend base URL; route paths are appended to its path
-	Transport       http.RoundTripper // nil: NewTransport(UpstreamTimeout, nil)
+	Transport       http.RoundTripper // nil: NewTransport(UpstreamTimeout, nil); an *UpstreamTransport is called without an http.Request
 	UpstreamTimeout time.Duration     // whole upstream exchange; 0: 10s
 	Policy          *policy.Policy
 	Tokens          TokenSource        // used when Auth is nil; nil: every token is unknown
@@ -67,18 +66,21 @@ type Gateway struct {
 	upAuth  UpstreamCredential
 	limiter Limiter
 	refund  refunder // limiter, when it can refund: failure budgets are then reserved
-	proxies map[*policy.Route]*httputil.ReverseProxy
-	timeout time.Duration
-	maxBody int64
-	maxResp int64 // upstream success body cap
-	trusted []netip.Prefix
-	log     *slog.Logger
-	metrics *Metrics
-	headers HeaderMode
-	idem    *IdempotencyOptions
-	v6Bits  int // IPv6 prefix length per-IP limits count by
-	ready   atomic.Bool
-	now     func() time.Time
+	// targets are where each route's requests go, transport how: forward
+	// calls it directly, without a reverse proxy in between.
+	targets   map[*policy.Route]target
+	transport http.RoundTripper
+	timeout   time.Duration
+	maxBody   int64
+	maxResp   int64 // upstream success body cap
+	trusted   []netip.Prefix
+	log       *slog.Logger
+	metrics   *Metrics
+	headers   HeaderMode
+	idem      *IdempotencyOptions
+	v6Bits    int // IPv6 prefix length per-IP limits count by
+	ready     atomic.Bool
+	now       func() time.Time
 }
 
 // New builds a Gateway. It starts not ready; call SetReady once everything
@@ -162,9 +164,10 @@ func New(o Options) (*Gateway, error) {
 	if transport == nil {
 		transport = NewTransport(g.timeout, nil)
 	}
-	g.proxies = make(map[*policy.Route]*httputil.ReverseProxy, len(o.Policy.Routes))
+	g.transport = transport
+	g.targets = make(map[*policy.Route]target, len(o.Policy.Routes))
 	for _, r := range o.Policy.Routes {
-		g.proxies[r] = g.newReverseProxy(o.Upstream, transport, r)
+		g.targets[r] = newTarget(o.Upstream, r)
 	}
 	return g, nil
 }

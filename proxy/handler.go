@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -103,16 +102,9 @@ func (g *Gateway) serve(w *statusWriter, r *http.Request, a *attempt) *policy.Er
 	if e := g.checkLimits(ctx, a, w.Header()); e != nil {
 		return e
 	}
-	if len(body) == 0 {
-		r.Body = http.NoBody
-	} else {
-		r.Body = io.NopCloser(bytes.NewReader(body))
-	}
-	r.ContentLength = int64(len(body))
-	r.TransferEncoding = nil
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	g.forward(w, r.WithContext(ctx), a)
+	g.forward(ctx, w, r, a, body)
 	g.settle(context.WithoutCancel(ctx), w, a)
 	return nil
 }

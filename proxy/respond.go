@@ -25,17 +25,17 @@ func writeError(w *statusWriter, e *policy.Error) {
 }
 
 // statusWriter records the status sent and stamps the request id on the
-// answer. It drops 1xx answers (ReverseProxy forwards an upstream's 103 Early
-// Hints), because no status outside the contract may leave keygate, and
-// restores the fields keygate set before forwarding, which ReverseProxy
-// clears after a 1xx. It sends only the headers answerHeader and the route
-// allow, whatever wrote them.
+// answer. It drops 1xx answers (the upstream client skips them before it,
+// a second line of defence), because no status outside the contract may
+// leave keygate, and restores the fields keygate set before forwarding,
+// should anything clear them. It sends only the headers answerHeader and
+// the route allow, whatever wrote them.
 type statusWriter struct {
 	http.ResponseWriter
 	requestID string
 	status    int
 	code      int  // contract code of the answer, for metrics and the idempotency store
-	coded     bool // code was set: by writeError, forward's ModifyResponse or replay
+	coded     bool // code was set: by writeError, forward or replay
 	written   int64
 
 	extra []string    // headers the route passes beside answerHeader's

@@ -1,12 +1,17 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,10 +32,13 @@ import (
 //     time after which the backend was last seen closing a connection, or
 //     dropping a request sent on a connection idle that long (as load
 //     balancers that forget idle flows without a word do; that one request
-//     is lost, the next ones are not).
+//     is lost, the next ones are not). Idle connections are looked at now
+//     and then (connPool.watchIdle) without a goroutine per connection;
+//     one the backend closed teaches the timeout.
 //   - Just before the first byte of a request goes on a reused connection,
 //     it asks the kernel whether the backend has already closed it (its FIN
-//     or RST is queued); such a connection is not written to either.
+//     or RST is queued) or sent anything unasked; such a connection is not
+//     written to either.
 //
 // A request refused that way provably never left keygate: not one byte of
 // it was written. Only such a request is sent again, on another connection.
@@ -55,8 +63,10 @@ var errNotSent = errors.New("proxy: upstream connection retired before the reque
 // TransportOptions configures NewUpstreamTransport. The zero value uses the
 // defaults.
 type TransportOptions struct {
-	// Timeout bounds the wait for the upstream's answer headers, the dial and
-	// the TLS handshake (at most 5 s each); 0 means 10s.
+	// Timeout bounds an exchange up to the answer's header (waiting for a
+	// pooled connection, the dial and the TLS handshake, at most 5 s each,
+	// included), and the body too when the request's context has no
+	// deadline; 0 means 10s.
 	Timeout time.Duration
 	// CAPEM holds PEM certificates trusted for an https upstream besides the
 	// system roots; nil means the system roots only.
@@ -67,19 +77,28 @@ type TransportOptions struct {
 	IdleTimeout time.Duration
 }
 
-// UpstreamTransport is keygate's upstream http.RoundTripper: an
-// http.Transport whose pooled connections are retired before the backend
-// closes them, and which resends a request only when none of it was sent.
-// Use NewUpstreamTransport; the zero value is not usable.
+// UpstreamTransport is keygate's upstream client, also usable as an
+// http.RoundTripper: a lean HTTP/1.1 client (HTTP/2 is never used, also
+// over TLS, where it offers ALPN "http/1.1" only) whose exchanges run in
+// the caller's goroutine on a pool of at most 256 connections per upstream;
+// past that, requests wait for a connection within the timeout. Pooled
+// connections are retired before the backend closes them, and a request is
+// sent again only when none of it was sent. Use NewUpstreamTransport; the
+// zero value is not usable.
 type UpstreamTransport struct {
-	base    *http.Transport
+	timeout time.Duration
+	tls     *tls.Config // base for https upstreams: roots, TLS 1.2+, http/1.1
 	idle    time.Duration
 	learned atomic.Int64 // ns: idle time after which the backend closes; 0 unknown
 	learnAt atomic.Int64 // unix ns of the last observation behind learned
 	now     func() time.Time
 
+	mu    sync.Mutex
+	pools map[string]*connPool // by scheme and host
+	last  atomic.Pointer[connPool]
+
 	replays atomic.Uint64 // requests sent again: none of them had been written
-	retired atomic.Uint64 // writes refused on connections too old or closed
+	retired atomic.Uint64 // pooled connections not reused: too old or closed
 }
 
 // NewUpstreamTransport returns the upstream transport configured by o.
@@ -90,80 +109,172 @@ func NewUpstreamTransport(o TransportOptions) *UpstreamTransport {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = defaultUpstreamIdle
 	}
-	t := &UpstreamTransport{idle: o.IdleTimeout, now: time.Now}
-	t.base = newHTTPTransport(o.Timeout, o.CAPEM)
-	t.base.IdleConnTimeout = o.IdleTimeout
-	dialer := &net.Dialer{Timeout: min(o.Timeout, 5*time.Second), KeepAlive: 30 * time.Second}
-	t.base.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dialer.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return t.wrap(c), nil
+	return &UpstreamTransport{
+		timeout: o.Timeout,
+		tls:     &tls.Config{RootCAs: rootsWith(o.CAPEM), MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}},
+		idle:    o.IdleTimeout,
+		now:     time.Now,
+		pools:   map[string]*connPool{},
 	}
-	return t
 }
 
 // CloseIdleConnections closes the pooled connections.
-func (t *UpstreamTransport) CloseIdleConnections() { t.base.CloseIdleConnections() }
+func (t *UpstreamTransport) CloseIdleConnections() {
+	t.mu.Lock()
+	pools := make([]*connPool, 0, len(t.pools))
+	for _, p := range t.pools {
+		pools = append(pools, p)
+	}
+	t.mu.Unlock()
+	for _, p := range pools {
+		p.closeIdle()
+	}
+}
 
-// RoundTrip sends r once, or again on another connection when the one it
-// was given was refused before any byte of r was written.
+// maxRoundTripBody bounds the request bodies RoundTrip reads to send.
+const maxRoundTripBody = 16 << 20
+
+// RoundTrip sends r with the lean client and returns its answer, whose body
+// must be read to its end or closed. The body of r is read whole first (at
+// most 16 MiB); Host, framing and connection headers in r.Header are
+// refused (the client writes its own), and so is anything holding a control
+// byte.
 func (t *UpstreamTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	var body []byte
-	replayable := r.Body == nil || r.Body == http.NoBody
-	if !replayable && r.ContentLength >= 0 && r.ContentLength <= 16<<20 {
-		b, err := readAll(r.Body, r.ContentLength+1, r.ContentLength)
+	if r.Body != nil && r.Body != http.NoBody {
+		b, err := readAll(r.Body, maxRoundTripBody+1, r.ContentLength)
 		r.Body.Close()
 		if err != nil {
 			return nil, err
 		}
-		body, replayable = b, true
-	}
-	a := &sendAttempt{}
-	a.trace.GotConn = a.gotConn
-	ctx := httptrace.WithClientTrace(r.Context(), &a.trace)
-	for attempt := 1; ; attempt++ {
-		a.conn, a.before = nil, 0
-		req := r.WithContext(ctx)
-		if body != nil {
-			a.body.Reset(body)
-			req.Body = &a.body
+		if len(b) > maxRoundTripBody || r.ContentLength >= 0 && int64(len(b)) != r.ContentLength {
+			return nil, fmt.Errorf("%w: body length does not match ContentLength or is over %d bytes", errBadRequest, maxRoundTripBody)
 		}
-		resp, err := t.base.RoundTrip(req)
+		body = b
+	}
+	if r.URL == nil || (r.URL.Scheme != "http" && r.URL.Scheme != "https") || r.URL.Host == "" {
+		return nil, fmt.Errorf("%w: URL must be http or https with a host", errBadRequest)
+	}
+	o := &outRequest{
+		method: cmp.Or(r.Method, http.MethodGet),
+		scheme: r.URL.Scheme,
+		addr:   r.URL.Host,
+		host:   cmp.Or(r.Host, r.URL.Host),
+		path:   cmp.Or(r.URL.EscapedPath(), "/"),
+		query:  r.URL.RawQuery,
+		header: r.Header,
+		body:   body,
+		close:  r.Close,
+	}
+	resp, err := t.send(r.Context(), o)
+	if err != nil {
+		return nil, err
+	}
+	resp.Request = r
+	return resp, nil
+}
+
+// send writes o on a pooled connection and reads the answer's head; the
+// answer's body holds the connection until it is read to its end or closed.
+// A request is sent again, on another connection, only when not one byte
+// of it was written (the connection was retired at the last moment), at
+// most maxSendAttempts times; a request of which any byte was written is
+// never replayed, whatever the error: the backend may have read it.
+func (t *UpstreamTransport) send(ctx context.Context, o *outRequest) (*http.Response, error) {
+	buf := wireBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*buf) <= 64<<10 {
+			wireBufs.Put(buf)
+		}
+	}()
+	wire, err := appendRequest((*buf)[:0], o)
+	*buf = wire[:0]
+	if err != nil {
+		return nil, err
+	}
+	p, err := t.pool(o.scheme, o.addr)
+	if err != nil {
+		return nil, err
+	}
+	head := t.now().Add(t.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(head) {
+		head = d
+	}
+	for attempt := 1; ; attempt++ {
+		pc, err := p.get(ctx, head)
+		if err != nil {
+			return nil, err
+		}
+		before := pc.up.written.Load()
+		resp, err := pc.exchange(ctx, wire, o.method, head, o.close)
 		if err == nil {
-			if a.conn != nil {
-				a.conn.hint(resp.Header.Get("Keep-Alive"))
-			}
 			return resp, nil
 		}
-		// Not one byte of req reached the socket: the backend cannot have
-		// read it, whichever side gave up on the connection. (The transport
-		// returns only once its writer is done with req.)
-		unsent := a.conn != nil && a.conn.written.Load() == a.before
-		if !unsent || !replayable || attempt == maxSendAttempts || r.Context().Err() != nil {
+		p.discard(pc)
+		// Not one byte of the request reached the socket: the backend
+		// cannot have read it, whichever side gave up on the connection.
+		// (Past the deadline nothing is tried again: there is no time.)
+		unsent := pc.up.written.Load() == before && !errors.Is(err, os.ErrDeadlineExceeded)
+		if unsent && pc.up.gone && pc.polled >= minLearned {
+			// the backend closed it while idle, after the last look that
+			// found it open: a lower bound of its idle timeout
+			t.learn(pc.polled)
+		}
+		if !unsent || attempt == maxSendAttempts || ctx.Err() != nil {
 			return nil, err
 		}
 		// The pool may hold more connections as old or as dead: sweep it
 		// rather than be refused by each in turn.
-		t.base.CloseIdleConnections()
+		p.closeIdle()
 		t.replays.Add(1)
 	}
 }
 
-// sendAttempt is what RoundTrip learns of the connection a request got, in
-// one allocation with the trace that tells it.
-type sendAttempt struct {
-	conn   *upConn
-	before int64 // bytes written on conn before the request
-	body   memBody
-	trace  httptrace.ClientTrace
+// pool returns the connection pool of an upstream.
+func (t *UpstreamTransport) pool(scheme, host string) (*connPool, error) {
+	if p := t.last.Load(); p != nil && p.scheme == scheme && p.host == host {
+		return p, nil // keygate has one upstream: no lock, no key to build
+	}
+	key := scheme + "://" + host
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.pools[key]; p != nil {
+		t.last.Store(p)
+		return p, nil
+	}
+	u := url.URL{Host: host}
+	name, port := u.Hostname(), u.Port()
+	if name == "" {
+		return nil, fmt.Errorf("%w: invalid upstream host", errBadRequest)
+	}
+	p := &connPool{t: t, scheme: scheme, host: host}
+	switch scheme {
+	case "http":
+		p.addr = net.JoinHostPort(name, cmp.Or(port, "80"))
+	case "https":
+		p.addr = net.JoinHostPort(name, cmp.Or(port, "443"))
+		p.tls = t.tls.Clone()
+		p.tls.ServerName = name
+	default:
+		return nil, fmt.Errorf("%w: scheme %q", errBadRequest, scheme)
+	}
+	t.pools[key] = p
+	t.last.Store(p)
+	return p, nil
 }
 
-func (a *sendAttempt) gotConn(info httptrace.GotConnInfo) {
-	if a.conn = connOf(info.Conn); a.conn != nil {
-		a.before = a.conn.written.Load()
+// rootsWith returns the system roots plus the PEM certificates in caPEM, or
+// nil (the system roots, as crypto/tls loads them) when caPEM is empty.
+func rootsWith(caPEM []byte) *x509.CertPool {
+	if len(caPEM) == 0 {
+		return nil
 	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	pool.AppendCertsFromPEM(caPEM)
+	return pool
 }
 
 // retireAfter is how long conn may stay idle and still be reused.
@@ -221,15 +332,6 @@ func (t *UpstreamTransport) wrap(c net.Conn) *upConn {
 	return u
 }
 
-// connOf finds the upConn under a pooled connection (under TLS for https).
-func connOf(c net.Conn) *upConn {
-	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
-		c = tc.NetConn()
-	}
-	u, _ := c.(*upConn)
-	return u
-}
-
 // upConn is an upstream connection that knows when it went idle, what the
 // backend announced, how many bytes were written on it, and whether it
 // refuses a new request's write when it is too old or already closed by the
@@ -238,9 +340,10 @@ type upConn struct {
 	net.Conn
 	t   *UpstreamTransport
 	raw syscall.RawConn // nil when the kernel cannot be asked
-	// peek, run by raw.Control, sets gone when the backend's FIN or RST is
-	// queued; nil where the kernel cannot be asked. Only the connection's
-	// writer uses them, one request at a time.
+	// peek, run by raw.Control, sets gone when the backend's FIN or RST, or
+	// any byte, is queued; nil where the kernel cannot be asked. Only the
+	// connection's user (an exchange, or the pool's watch while it is
+	// idle) runs it, one at a time.
 	peek    func(fd uintptr)
 	gone    bool
 	peekBuf [1]byte

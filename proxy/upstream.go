@@ -3,18 +3,13 @@ package proxy
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"io"
 	"mime"
-	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/keygate/keygate/policy"
@@ -36,94 +31,38 @@ func NewTransport(timeout time.Duration, caPEM []byte) *UpstreamTransport {
 	return NewUpstreamTransport(TransportOptions{Timeout: timeout, CAPEM: caPEM})
 }
 
-// newHTTPTransport returns the pool under UpstreamTransport: keep-alive
-// connections sized for a busy single upstream, a response-header timeout,
-// and for https the system roots plus the PEM certificates in caPEM, if any.
-//
-// The pool holds at most upstreamConns connections, all kept alive between
-// requests: past that many requests in flight, more wait for a connection
-// (within the upstream timeout) rather than open one that would be closed
-// right after. Without the cap, 1,000 concurrent clients opened 1,000
-// upstream connections, two goroutines and 8 KiB of buffers each, and closed
-// half of them after every burst; with it keygate served more requests a
-// second with 1,000 clients, at a lower p99 and less memory (see the
-// README's Performance section).
-func newHTTPTransport(timeout time.Duration, caPEM []byte) *http.Transport {
-	t := &http.Transport{
-		Proxy:                 nil, // keygate talks to its upstream directly
-		DialContext:           (&net.Dialer{Timeout: min(timeout, 5*time.Second), KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          upstreamConns,
-		MaxIdleConnsPerHost:   upstreamConns,
-		MaxConnsPerHost:       upstreamConns,
-		IdleConnTimeout:       30 * time.Second,
-		TLSHandshakeTimeout:   min(timeout, 5*time.Second),
-		ResponseHeaderTimeout: timeout,
-		ExpectContinueTimeout: 0,
-	}
-	if len(caPEM) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		pool.AppendCertsFromPEM(caPEM)
-		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	}
-	return t
-}
-
 // ParseCAFile checks that data holds at least one PEM certificate.
 func ParseCAFile(data []byte) bool {
 	return x509.NewCertPool().AppendCertsFromPEM(data)
 }
 
-// newReverseProxy builds the proxy of one route. Each route has its own, so
-// the hooks know their route without passing state through the context.
-func (g *Gateway) newReverseProxy(target *url.URL, transport http.RoundTripper, route *policy.Route) *httputil.ReverseProxy {
-	path := strings.TrimSuffix(target.Path, "/") + route.Path
-	return &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			g.rewrite(pr, route, target, path) // the route's canonical path, never the client's spelling of it
-		},
-		Transport:  &timedTransport{base: transport, g: g, route: route.Name},
-		BufferPool: bufferPool{},
-		// ModifyResponse and ErrorHandler are per request: forward sets
-		// them on a copy, where they know the request's secrets and writer.
-		ModifyResponse: func(*http.Response) error { return errNotForwarded },
-		ErrorLog:       nil,
-	}
-}
-
-// errNotForwarded fails an answer that reached a route's proxy other than
-// through forward: ReverseProxy's default ErrorHandler then answers a bare
-// 502, which no test of the contract would let pass.
-var errNotForwarded = errors.New("proxy: route proxy served without forward")
-
 // upstreamFailed answers a request whose upstream could not be reached or
 // did not answer in time: one contract 500 for every transport failure.
-func (g *Gateway) upstreamFailed(w *statusWriter, r *http.Request, route *policy.Route, err error) {
+func (g *Gateway) upstreamFailed(w *statusWriter, route *policy.Route, err error) {
 	g.count(route.Name, "transport")
-	g.log.Warn("upstream failed", "request_id", r.Header.Get("X-Request-Id"), "route", route.Name, "err", err)
+	g.log.Warn("upstream failed", "request_id", w.requestID, "route", route.Name, "err", err)
 	writeError(w, policy.Errorf(500, policy.MsgServerError).Wrap(err))
 }
 
-// normalize rewrites an upstream answer into the contract in place: only
-// listed headers stay (answerHeaders), every body is read whole within its
-// cap and the request's deadline, decoded, and checked. secrets are what the
-// answer must not repeat (the request's token and secret parameters). It
-// returns the contract code of the answer resp now holds.
-func (g *Gateway) normalize(route *policy.Route, secrets []string, resp *http.Response) (code int) {
+// normalize rewrites an upstream answer into the contract: only listed
+// headers stay (answerHeaders), every body is read whole within its cap and
+// the request's deadline, decoded, and checked. secrets are what the answer
+// must not repeat (the request's token and secret parameters); rid is the
+// request id, for logs. It returns the contract code and the body of the
+// answer to send, whose status and headers resp now holds; resp.Body is
+// closed.
+func (g *Gateway) normalize(route *policy.Route, secrets []string, rid string, resp *http.Response) (code int, body []byte) {
 	enc := resp.Header.Get("Content-Encoding")
 	upRetry := resp.Header.Get("Retry-After")
 	resp.Header = g.answerHeaders(route, secrets, resp.Header)
 	resp.Trailer = nil
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return g.normalizeSuccess(route, secrets, resp, enc)
+		return g.normalizeSuccess(route, secrets, rid, resp, enc)
 	}
 	raw, truncated, err := readCapped(resp.Body, errorBodyCap, resp.ContentLength)
 	resp.Body.Close()
 	truncated = truncated || err != nil
-	body := raw
+	body = raw
 	if !identity(enc) {
 		body, truncated = decoded(enc, raw, truncated, errorBodyCap)
 	}
@@ -135,11 +74,11 @@ func (g *Gateway) normalize(route *policy.Route, secrets []string, resp *http.Re
 		if resp.StatusCode == http.StatusTooManyRequests {
 			resp.Header.Set("Retry-After", strconv.FormatInt(policy.RetryAfterSeconds(retryAfter(upRetry, g.now())), 10))
 		}
-		return policy.CodeOfContract(body)
+		return policy.CodeOfContract(body), body
 	}
 	g.count(route.Name, kind)
 	if kind == policy.RewriteLeak { // the message itself stays out of logs too: it may hold a secret
-		g.log.Warn("upstream message withheld", "request_id", resp.Request.Header.Get("X-Request-Id"), "route", route.Name,
+		g.log.Warn("upstream message withheld", "request_id", rid, "route", route.Name,
 			"status", resp.StatusCode)
 	}
 	if e.Status == http.StatusTooManyRequests {
@@ -154,14 +93,14 @@ func (g *Gateway) normalize(route *policy.Route, secrets []string, resp *http.Re
 // encoding keygate does not decode, or not a JSON object (an HTML page served
 // with 200) becomes a contract 500, never a stream. An empty success becomes
 // {"message":"OK","code":0}. It returns the contract code of the answer.
-func (g *Gateway) normalizeSuccess(route *policy.Route, secrets []string, resp *http.Response, enc string) (code int) {
+func (g *Gateway) normalizeSuccess(route *policy.Route, secrets []string, rid string, resp *http.Response, enc string) (code int, body []byte) {
 	if resp.StatusCode != http.StatusOK {
 		g.count(route.Name, "status")
 		resp.StatusCode, resp.Status = http.StatusOK, "200 OK"
 	}
-	fail := func(kind, why string, err error) int {
+	fail := func(kind, why string, err error) (int, []byte) {
 		g.count(route.Name, kind)
-		g.log.Warn("upstream success refused", "request_id", resp.Request.Header.Get("X-Request-Id"), "route", route.Name,
+		g.log.Warn("upstream success refused", "request_id", rid, "route", route.Name,
 			"reason", why, "err", err)
 		return replaceWith(resp, policy.Errorf(500, policy.MsgServerError))
 	}
@@ -177,7 +116,7 @@ func (g *Gateway) normalizeSuccess(route *policy.Route, secrets []string, resp *
 	case truncated:
 		return fail("oversize", "body larger than the cap", nil)
 	}
-	body := raw
+	body = raw
 	if !identity(enc) {
 		if body, truncated = decoded(enc, raw, false, g.maxResp); truncated {
 			return fail("success", "body encoding not decodable within the cap", nil)
@@ -192,12 +131,12 @@ func (g *Gateway) normalizeSuccess(route *policy.Route, secrets []string, resp *
 	}
 	for _, r := range removed {
 		g.count(route.Name, "field")
-		g.log.Warn("upstream success field removed", "request_id", resp.Request.Header.Get("X-Request-Id"), "route", route.Name,
+		g.log.Warn("upstream success field removed", "request_id", rid, "route", route.Name,
 			"field", r.Path, "reason", r.Reason)
 	}
 	resp.Header.Set("Content-Type", "application/json")
 	setBody(resp, out)
-	return policy.CodeOK
+	return policy.CodeOK, out
 }
 
 func (g *Gateway) count(route, kind string) {
@@ -208,9 +147,9 @@ func (g *Gateway) count(route, kind string) {
 
 // replaceWith makes resp carry the contract answer e and nothing of the
 // upstream's headers, which may name hosts, set cookies or redirect. It
-// returns e's contract code.
-func replaceWith(resp *http.Response, e *policy.Error) (code int) {
-	body := e.Body()
+// returns e's contract code and body.
+func replaceWith(resp *http.Response, e *policy.Error) (code int, body []byte) {
+	body = e.Body()
 	resp.StatusCode = e.Status
 	resp.Status = strconv.Itoa(e.Status) + " " + http.StatusText(e.Status)
 	resp.Header = http.Header{
@@ -222,13 +161,11 @@ func replaceWith(resp *http.Response, e *policy.Error) (code int) {
 	}
 	resp.Trailer = nil
 	setBody(resp, body)
-	return e.Code
+	return e.Code, body
 }
 
+// setBody makes resp describe the body b keygate will send in its place.
 func setBody(resp *http.Response, b []byte) {
-	mb := &memBody{}
-	mb.Reset(b)
-	resp.Body = mb
 	resp.ContentLength = int64(len(b))
 	resp.TransferEncoding = nil
 	resp.Trailer = nil // filled in by the transport once the body was read: keygate sends none
@@ -309,28 +246,3 @@ func retryAfter(s string, now time.Time) time.Duration {
 	}
 	return 0
 }
-
-// timedTransport observes the time to response headers per route.
-type timedTransport struct {
-	base  http.RoundTripper
-	g     *Gateway
-	route string
-}
-
-func (t *timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	start := time.Now()
-	resp, err := t.base.RoundTrip(r)
-	if t.g.metrics != nil {
-		t.g.metrics.upstream.WithLabelValues(t.route).Observe(time.Since(start).Seconds())
-	}
-	return resp, err
-}
-
-// bufferPool reuses ReverseProxy's copy buffers; without one it allocates
-// 32 KiB per request.
-type bufferPool struct{}
-
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
-func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }

@@ -103,9 +103,8 @@ func (u *UpstreamAuth) String() string {
 	return u.Mode()
 }
 
-// Apply sets the Authorization of h, the header of a request about to go
-// upstream (an httputil.ProxyRequest's Out.Header), after the client's token
-// has been checked.
+// Apply sets the Authorization of h, the header keygate builds for a
+// request about to go upstream, after the client's token has been checked.
 func (u *UpstreamAuth) Apply(h http.Header) {
 	switch u.Mode() {
 	case UpstreamFixed:
