@@ -33,27 +33,23 @@ type Removed struct {
 // reported; a message that does is replaced by "OK". The result is compact
 // JSON with "message" and "code" first.
 func (r *Route) VetSuccess(body []byte, secrets []string) (out []byte, removed []Removed, ok bool) {
-	if !utf8.Valid(body) || !json.Valid(body) {
+	root := readSuccess(body)
+	if root == nil || root.kind != '{' {
 		return nil, nil, false
 	}
-	rd := reader{b: body}
-	root, err := rd.node(0)
-	if err != nil || root.kind != '{' {
-		return nil, nil, false
-	}
-	v := vetter{secrets: secrets}
+	var at [maxSuccessDepth + 2]step
+	v := vetter{secrets: secrets, at: at[:0]}
 	var fields map[string]*Field
 	if r != nil && r.Response != nil {
 		fields = r.Response.Fields
 	}
 	msg, code := MsgOK, "0"
-	var rest node
-	rest.kind = '{'
+	rest := node{kind: '{', keys: root.keys[:0], vals: root.vals[:0]} // in place, as in free
 	for i, k := range root.keys {
 		val := root.vals[i]
 		switch k {
 		case "code":
-			if val.kind != 'n' || val.lit != "0" {
+			if val.kind != 'n' || val.str != "0" {
 				return nil, nil, false
 			}
 			continue
@@ -64,75 +60,125 @@ func (r *Route) VetSuccess(body []byte, secrets []string) (out []byte, removed [
 			if val.str == MsgOK || r.allowedMessage(val.str, secrets) {
 				msg = val.str
 			} else {
-				v.drop("message", "message")
+				v.push("message", -1)
+				v.drop("message")
+				v.pop()
 			}
 			continue
 		}
+		v.push(k, -1)
 		if fields == nil {
-			if v.free(k, k, val) {
+			if v.free(k, val) {
 				rest.keys, rest.vals = append(rest.keys, k), append(rest.vals, val)
 			}
-			continue
-		}
-		if f := fields[k]; f == nil {
-			v.drop(k, "unlisted")
-		} else if v.typed(k, f, val) {
+		} else if f := fields[k]; f == nil {
+			v.drop("unlisted")
+		} else if v.typed(f, val) {
 			rest.keys, rest.vals = append(rest.keys, k), append(rest.vals, val)
 		}
+		v.pop()
 	}
-	var b bytes.Buffer
-	b.WriteString(`{"message":`)
-	writeString(&b, msg)
-	b.WriteString(`,"code":`)
-	b.WriteString(code)
+	b := make([]byte, 0, len(body)+len(msg)+32)
+	b = append(b, `{"message":`...)
+	b = appendString(b, msg)
+	b = append(b, `,"code":`...)
+	b = append(b, code...)
 	for i, k := range rest.keys {
-		b.WriteByte(',')
-		writeString(&b, k)
-		b.WriteByte(':')
-		rest.vals[i].write(&b)
+		b = append(b, ',')
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = rest.vals[i].append(b)
 	}
-	b.WriteByte('}')
-	return b.Bytes(), v.removed, true
+	b = append(b, '}')
+	return b, v.removed, true
 }
 
+// readSuccess reads body whole, or returns nil when it is not one JSON value
+// in UTF-8 that every parser reads the same (see reader).
+func readSuccess(body []byte) *node {
+	if !utf8.Valid(body) {
+		return nil
+	}
+	rd := reader{b: body, s: string(body)} // one copy: every string and literal read is a substring of it
+	rd.presize()
+	root, err := rd.document()
+	if err != nil {
+		return nil
+	}
+	return root
+}
+
+// vetter checks a success body's values and records what it removes. at is
+// the place of the value being checked: the path of a Removed is built from
+// it only when something is removed.
 type vetter struct {
 	secrets []string
 	removed []Removed
+	at      []step
 }
 
-func (v *vetter) drop(path, reason string) {
-	v.removed = append(v.removed, Removed{Path: path, Reason: reason})
+// step is one level of a path: an object member's key, or an array index
+// when index >= 0.
+type step struct {
+	key   string
+	index int
+}
+
+func (v *vetter) push(key string, index int) { v.at = append(v.at, step{key, index}) }
+func (v *vetter) pop()                       { v.at = v.at[:len(v.at)-1] }
+
+// drop records the removal of the value at v.at.
+func (v *vetter) drop(reason string) {
+	var p []byte
+	for i, s := range v.at {
+		switch {
+		case s.index >= 0:
+			p = append(p, '[')
+			p = strconv.AppendInt(p, int64(s.index), 10)
+			p = append(p, ']')
+		case i > 0:
+			p = append(p, '.')
+			fallthrough
+		default:
+			p = append(p, s.key...)
+		}
+	}
+	v.removed = append(v.removed, Removed{Path: string(p), Reason: reason})
 }
 
 // free checks a value of a route without listed fields: every name and
 // string in it must be clean. Members of nested objects and items of arrays
 // that are not are removed in place; it reports whether n itself stays.
-func (v *vetter) free(path, name string, n *node) bool {
+// name is the value's key, "" for an array item.
+func (v *vetter) free(name string, n *node) bool {
 	if c := Leak(name, v.secrets...); c != "" {
-		v.drop(path, c)
+		v.drop(c)
 		return false
 	}
 	switch n.kind {
 	case 's':
 		if c := Leak(n.str, v.secrets...); c != "" {
-			v.drop(path, c)
+			v.drop(c)
 			return false
 		}
 	case '{':
-		keep := n.keys[:0:0]
-		vals := n.vals[:0:0]
+		keep, vals := n.keys[:0], n.vals[:0] // in place: a member is written at or before where it was read
 		for i, k := range n.keys {
-			if v.free(path+"."+k, k, n.vals[i]) {
+			v.push(k, -1)
+			if v.free(k, n.vals[i]) {
 				keep, vals = append(keep, k), append(vals, n.vals[i])
 			}
+			v.pop()
 		}
 		n.keys, n.vals = keep, vals
 	case '[':
-		items := n.vals[:0:0]
+		items := n.vals[:0]
 		for i, it := range n.vals {
-			if v.free(path+"["+strconv.Itoa(i)+"]", "", it) {
+			v.push("", i)
+			if v.free("", it) {
 				items = append(items, it)
 			}
+			v.pop()
 		}
 		n.vals = items
 	}
@@ -146,8 +192,8 @@ var (
 )
 
 // typed checks a value against its field rule; it reports whether n stays.
-func (v *vetter) typed(path string, f *Field, n *node) bool {
-	if n.kind == 'l' && n.lit == "null" {
+func (v *vetter) typed(f *Field, n *node) bool {
+	if n.kind == 'l' && n.str == "null" {
 		return true
 	}
 	reason := ""
@@ -187,43 +233,44 @@ func (v *vetter) typed(path string, f *Field, n *node) bool {
 		if n.kind != '{' {
 			reason = "type"
 		} else {
-			v.members(path, f.Fields, n)
+			v.members(f.Fields, n)
 		}
 	case "list":
 		if n.kind != '[' {
 			reason = "type"
 			break
 		}
-		items := n.vals[:0:0]
+		items := n.vals[:0] // in place, as in free
 		for i, it := range n.vals {
-			p := path + "[" + strconv.Itoa(i) + "]"
+			v.push("", i)
 			if it.kind != '{' {
-				v.drop(p, "type")
-				continue
+				v.drop("type")
+			} else {
+				v.members(f.Fields, it)
+				items = append(items, it)
 			}
-			v.members(p, f.Fields, it)
-			items = append(items, it)
+			v.pop()
 		}
 		n.vals = items
 	}
 	if reason != "" {
-		v.drop(path, reason)
+		v.drop(reason)
 		return false
 	}
 	return true
 }
 
 // members keeps the listed, valid members of object n.
-func (v *vetter) members(path string, fields map[string]*Field, n *node) {
-	keep := n.keys[:0:0]
-	vals := n.vals[:0:0]
+func (v *vetter) members(fields map[string]*Field, n *node) {
+	keep, vals := n.keys[:0], n.vals[:0] // in place, as in free
 	for i, k := range n.keys {
-		p := path + "." + k
+		v.push(k, -1)
 		if f := fields[k]; f == nil {
-			v.drop(p, "unlisted")
-		} else if v.typed(p, f, n.vals[i]) {
+			v.drop("unlisted")
+		} else if v.typed(f, n.vals[i]) {
 			keep, vals = append(keep, k), append(vals, n.vals[i])
 		}
+		v.pop()
 	}
 	n.keys, n.vals = keep, vals
 }
@@ -232,25 +279,108 @@ func (v *vetter) members(path string, fields map[string]*Field, n *node) {
 // order, a string, a number or a literal.
 type node struct {
 	kind byte   // '{', '[', 's' string, 'n' number, 'l' true, false or null
-	str  string // string value
-	lit  string // number or literal as written
+	str  string // string value; number or literal as written
 	keys []string
 	vals []*node
 }
 
-var errShape = errors.New("policy: body is not one plain JSON value")
+var (
+	errShape  = errors.New("policy: body is not one plain JSON value")
+	errSyntax = errors.New("policy: body is not JSON")
+)
 
-// reader reads a body that json.Valid and utf8.Valid accepted: it need not
-// check syntax, only build nodes.
+// reader reads and checks one JSON document (RFC 8259) in UTF-8, which the
+// caller has checked, building nodes: it accepts exactly what json.Valid
+// accepts, less duplicate keys and nesting deeper than maxSuccessDepth.
+// Strings and literals are substrings of s, nodes and member lists come
+// from slabs: a body costs a few allocations, not several per member.
 type reader struct {
 	b []byte
+	s string // b as a string
 	i int
+
+	nodes []node    // slab the next nodes are taken from
+	keys  []string  // members of the objects being read, innermost last
+	vals  []*node   // their values, then the items of the arrays being read
+	kslab []string  // slab objects' key lists are carved from
+	vslab []*node   // slab objects' and arrays' value lists are carved from
+	_     [0]func() // not comparable
+}
+
+// document reads the body: one value and nothing after it but white space.
+func (r *reader) document() (*node, error) {
+	n, err := r.node(0)
+	if err != nil {
+		return nil, err
+	}
+	r.ws()
+	if r.i != len(r.b) {
+		return nil, errSyntax
+	}
+	return n, nil
+}
+
+// peek returns the byte at r.i, or 0 at the end.
+func (r *reader) peek() byte {
+	if r.i < len(r.b) {
+		return r.b[r.i]
+	}
+	return 0
 }
 
 func (r *reader) ws() {
 	for r.i < len(r.b) && (r.b[r.i] == ' ' || r.b[r.i] == '\t' || r.b[r.i] == '\n' || r.b[r.i] == '\r') {
 		r.i++
 	}
+}
+
+// presize sizes the slabs for the body at once: it holds at most one value
+// more than it has commas and opening brackets, and at most as many keys.
+// Bodies larger than a few kilobytes get slabs as they go.
+func (r *reader) presize() {
+	n := 1 + bytes.Count(r.b, []byte{','}) + bytes.Count(r.b, []byte{'{'}) + bytes.Count(r.b, []byte{'['})
+	n = min(n, maxPresize)
+	r.nodes = make([]node, 0, n)
+	keys := make([]string, 0, 2*n) // the lists objects keep, then the stack they are read into
+	r.kslab, r.keys = keys[:0:n], keys[n:n]
+	vals := make([]*node, 0, 2*n)
+	r.vslab, r.vals = vals[:0:n], vals[n:n]
+}
+
+// maxPresize bounds the slabs presize makes.
+const maxPresize = 128
+
+// newNode takes a node from the slab. Nodes taken before stay where they
+// are when the slab runs out: the next one is a new array.
+func (r *reader) newNode(kind byte) *node {
+	if len(r.nodes) == cap(r.nodes) {
+		r.nodes = make([]node, 0, min(max(2*cap(r.nodes), 8), 256))
+	}
+	r.nodes = append(r.nodes, node{kind: kind})
+	return &r.nodes[len(r.nodes)-1]
+}
+
+// carve copies the last n keys (when keys) and values read into lists of
+// their own, with no room to grow (filtering them in place never writes
+// past them), and drops them from the stacks.
+func (r *reader) carve(n *node, count int, keys bool) {
+	if len(r.vslab)+count > cap(r.vslab) {
+		r.vslab = make([]*node, 0, max(count, 32))
+	}
+	at := len(r.vslab)
+	r.vslab = append(r.vslab, r.vals[len(r.vals)-count:]...)
+	n.vals = r.vslab[at:len(r.vslab):len(r.vslab)]
+	r.vals = r.vals[:len(r.vals)-count]
+	if !keys {
+		return
+	}
+	if len(r.kslab)+count > cap(r.kslab) {
+		r.kslab = make([]string, 0, max(count, 32))
+	}
+	at = len(r.kslab)
+	r.kslab = append(r.kslab, r.keys[len(r.keys)-count:]...)
+	n.keys = r.kslab[at:len(r.kslab):len(r.kslab)]
+	r.keys = r.keys[:len(r.keys)-count]
 }
 
 // node reads one value. Duplicate keys and nesting deeper than
@@ -261,126 +391,236 @@ func (r *reader) node(depth int) (*node, error) {
 		return nil, errShape
 	}
 	r.ws()
-	switch c := r.b[r.i]; {
+	switch c := r.peek(); {
 	case c == '{':
 		r.i++
-		n := &node{kind: '{'}
+		n := r.newNode('{')
+		count := 0
+		r.ws()
+		if r.peek() == '}' {
+			r.i++
+			return n, nil
+		}
 		for {
 			r.ws()
-			if r.b[r.i] == '}' {
-				r.i++
-				return n, nil
-			}
-			if r.b[r.i] == ',' {
-				r.i++
-				r.ws()
+			if r.peek() != '"' {
+				return nil, errSyntax
 			}
 			k, err := r.str()
 			if err != nil {
 				return nil, err
 			}
-			if slices.Contains(n.keys, k) {
+			if slices.Contains(r.keys[len(r.keys)-count:], k) {
 				return nil, errShape
 			}
 			r.ws()
-			r.i++ // ':'
+			if r.peek() != ':' {
+				return nil, errSyntax
+			}
+			r.i++
 			v, err := r.node(depth + 1)
 			if err != nil {
 				return nil, err
 			}
-			n.keys, n.vals = append(n.keys, k), append(n.vals, v)
+			r.keys, r.vals = append(r.keys, k), append(r.vals, v)
+			count++
+			r.ws()
+			switch r.peek() {
+			case ',':
+				r.i++
+				continue
+			case '}':
+				r.i++
+				r.carve(n, count, true)
+				return n, nil
+			}
+			return nil, errSyntax
 		}
 	case c == '[':
 		r.i++
-		n := &node{kind: '['}
+		n := r.newNode('[')
+		count := 0
+		r.ws()
+		if r.peek() == ']' {
+			r.i++
+			return n, nil
+		}
 		for {
-			r.ws()
-			if r.b[r.i] == ']' {
-				r.i++
-				return n, nil
-			}
-			if r.b[r.i] == ',' {
-				r.i++
-			}
 			v, err := r.node(depth + 1)
 			if err != nil {
 				return nil, err
 			}
-			n.vals = append(n.vals, v)
+			r.vals = append(r.vals, v)
+			count++
+			r.ws()
+			switch r.peek() {
+			case ',':
+				r.i++
+				continue
+			case ']':
+				r.i++
+				r.carve(n, count, false)
+				return n, nil
+			}
+			return nil, errSyntax
 		}
 	case c == '"':
 		str, err := r.str()
-		return &node{kind: 's', str: str}, err
+		if err != nil {
+			return nil, err
+		}
+		n := r.newNode('s')
+		n.str = str
+		return n, nil
 	case c == 't' || c == 'f' || c == 'n':
-		start := r.i
-		for r.i < len(r.b) && r.b[r.i] >= 'a' && r.b[r.i] <= 'z' {
-			r.i++
+		for _, lit := range [...]string{"true", "false", "null"} {
+			if strings.HasPrefix(r.s[r.i:], lit) {
+				n := r.newNode('l')
+				n.str = r.s[r.i : r.i+len(lit)]
+				r.i += len(lit)
+				return n, nil
+			}
 		}
-		return &node{kind: 'l', lit: string(r.b[start:r.i])}, nil
-	default: // a number
+		return nil, errSyntax
+	case c == '-' || c >= '0' && c <= '9':
 		start := r.i
-		for r.i < len(r.b) && strings.IndexByte("+-.0123456789eE", r.b[r.i]) >= 0 {
-			r.i++
+		if !r.number() {
+			return nil, errSyntax
 		}
-		return &node{kind: 'n', lit: string(r.b[start:r.i])}, nil
+		n := r.newNode('n')
+		n.str = r.s[start:r.i]
+		return n, nil
 	}
+	return nil, errSyntax
 }
 
-// str reads the string at r.i.
+// number moves past a number as RFC 8259 writes it:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (r *reader) number() bool {
+	if r.peek() == '-' {
+		r.i++
+	}
+	switch c := r.peek(); {
+	case c == '0':
+		r.i++
+	case c >= '1' && c <= '9':
+		r.digits()
+	default:
+		return false
+	}
+	if r.peek() == '.' {
+		r.i++
+		if !r.digits() {
+			return false
+		}
+	}
+	if c := r.peek(); c == 'e' || c == 'E' {
+		r.i++
+		if c := r.peek(); c == '+' || c == '-' {
+			r.i++
+		}
+		if !r.digits() {
+			return false
+		}
+	}
+	return true
+}
+
+// digits moves past a run of digits and reports whether there was one.
+func (r *reader) digits() bool {
+	start := r.i
+	for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
+		r.i++
+	}
+	return r.i > start
+}
+
+// str reads the string at r.i: no control characters, escapes only of the
+// forms RFC 8259 lists.
 func (r *reader) str() (string, error) {
 	start := r.i
 	r.i++
 	escaped := false
-	for r.b[r.i] != '"' {
-		if r.b[r.i] == '\\' {
+	for {
+		if r.i >= len(r.b) {
+			return "", errSyntax
+		}
+		c := r.b[r.i]
+		switch {
+		case c == '"':
+			r.i++
+			if !escaped {
+				return r.s[start+1 : r.i-1], nil
+			}
+			var s string
+			err := json.Unmarshal(r.b[start:r.i], &s) // checked above: this decodes
+			return s, err
+		case c < 0x20:
+			return "", errSyntax
+		case c == '\\':
 			escaped = true
 			r.i++
+			switch r.peek() {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				r.i++
+			case 'u':
+				if r.i+4 >= len(r.b) || !isHex4(r.b[r.i+1:r.i+5]) {
+					return "", errSyntax
+				}
+				r.i += 5
+			default:
+				return "", errSyntax
+			}
+		default:
+			r.i++
 		}
-		r.i++
 	}
-	r.i++
-	if !escaped {
-		return string(r.b[start+1 : r.i-1]), nil
-	}
-	var s string
-	err := json.Unmarshal(r.b[start:r.i], &s)
-	return s, err
 }
 
-func (n *node) write(b *bytes.Buffer) {
+func isHex4(h []byte) bool {
+	for _, c := range h {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func (n *node) append(b []byte) []byte {
 	switch n.kind {
 	case 's':
-		writeString(b, n.str)
+		b = appendString(b, n.str)
 	case 'n', 'l':
-		b.WriteString(n.lit)
+		b = append(b, n.str...)
 	case '{':
-		b.WriteByte('{')
+		b = append(b, '{')
 		for i, k := range n.keys {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			writeString(b, k)
-			b.WriteByte(':')
-			n.vals[i].write(b)
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = n.vals[i].append(b)
 		}
-		b.WriteByte('}')
+		b = append(b, '}')
 	case '[':
-		b.WriteByte('[')
+		b = append(b, '[')
 		for i, v := range n.vals {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			v.write(b)
+			b = v.append(b)
 		}
-		b.WriteByte(']')
+		b = append(b, ']')
 	}
+	return b
 }
 
-// writeString writes s as a JSON string. s is valid UTF-8 (VetSuccess
+// appendString appends s as a JSON string. s is valid UTF-8 (VetSuccess
 // checked the body); control characters, U+2028 and U+2029 are escaped.
-func writeString(b *bytes.Buffer, s string) {
+func appendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
-	b.WriteByte('"')
+	b = append(b, '"')
 	start := 0
 	for i, r := range s {
 		var esc string
@@ -396,14 +636,17 @@ func writeString(b *bytes.Buffer, s string) {
 		case r == '\t':
 			esc = `\t`
 		case r < 0x20 || r == '\u2028' || r == '\u2029':
-			esc = `\u` + string([]byte{hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf]})
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
+			start = i + utf8.RuneLen(r)
+			continue
 		default:
 			continue
 		}
-		b.WriteString(s[start:i])
-		b.WriteString(esc)
+		b = append(b, s[start:i]...)
+		b = append(b, esc...)
 		start = i + utf8.RuneLen(r)
 	}
-	b.WriteString(s[start:])
-	b.WriteByte('"')
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
