@@ -37,8 +37,8 @@ func (r *Route) VetSuccess(body []byte, secrets []string) (out []byte, removed [
 	if root == nil || root.kind != '{' {
 		return nil, nil, false
 	}
-	var at [maxSuccessDepth + 2]step
-	v := vetter{secrets: secrets, at: at[:0]}
+	v := vetter{needles: leak.Prepare(secrets)}
+	v.token = v.needles.First(1)
 	var fields map[string]*Field
 	if r != nil && r.Response != nil {
 		fields = r.Response.Fields
@@ -108,42 +108,48 @@ func readSuccess(body []byte) *node {
 	return root
 }
 
-// vetter checks a success body's values and records what it removes. at is
-// the place of the value being checked: the path of a Removed is built from
-// it only when something is removed.
+// vetter checks a success body's values and records what it removes. The
+// place of the value being checked is kept as steps, and the path of a
+// Removed built from them only when something is removed, not for every
+// value checked.
 type vetter struct {
-	secrets []string
+	needles leak.Needles // the secrets, folded once for every string of the body
+	token   leak.Needles // the first of them: the request's token
 	removed []Removed
-	at      []step
+	at      [maxSuccessDepth + 2]step // the reader nests no deeper
+	depth   int
 }
 
-// step is one level of a path: an object member's key, or an array index
+// step is one level of a place: an object member's key, or an array index
 // when index >= 0.
 type step struct {
 	key   string
 	index int
 }
 
-func (v *vetter) push(key string, index int) { v.at = append(v.at, step{key, index}) }
-func (v *vetter) pop()                       { v.at = v.at[:len(v.at)-1] }
+func (v *vetter) push(key string, index int) {
+	v.at[v.depth] = step{key, index}
+	v.depth++
+}
 
-// drop records the removal of the value at v.at.
+func (v *vetter) pop() { v.depth-- }
+
+// drop records the removal of the value being checked.
 func (v *vetter) drop(reason string) {
-	var p []byte
-	for i, s := range v.at {
+	var b []byte
+	for i, s := range v.at[:v.depth] {
 		switch {
 		case s.index >= 0:
-			p = append(p, '[')
-			p = strconv.AppendInt(p, int64(s.index), 10)
-			p = append(p, ']')
+			b = append(b, '[')
+			b = strconv.AppendInt(b, int64(s.index), 10)
+			b = append(b, ']')
+			continue
 		case i > 0:
-			p = append(p, '.')
-			fallthrough
-		default:
-			p = append(p, s.key...)
+			b = append(b, '.')
 		}
+		b = append(b, s.key...)
 	}
-	v.removed = append(v.removed, Removed{Path: string(p), Reason: reason})
+	v.removed = append(v.removed, Removed{Path: string(b), Reason: reason})
 }
 
 // free checks a value of a route without listed fields: every name and
@@ -151,13 +157,13 @@ func (v *vetter) drop(reason string) {
 // that are not are removed in place; it reports whether n itself stays.
 // name is the value's key, "" for an array item.
 func (v *vetter) free(name string, n *node) bool {
-	if c := Leak(name, v.secrets...); c != "" {
+	if c := v.needles.Class(name); c != "" {
 		v.drop(c)
 		return false
 	}
 	switch n.kind {
 	case 's':
-		if c := Leak(n.str, v.secrets...); c != "" {
+		if c := v.needles.Class(n.str); c != "" {
 			v.drop(c)
 			return false
 		}
@@ -202,19 +208,19 @@ func (v *vetter) typed(f *Field, n *node) bool {
 		if n.kind != 's' {
 			reason = "type"
 		} else {
-			reason = Leak(n.str, v.secrets...)
+			reason = v.needles.Class(n.str)
 		}
 	case "id":
 		switch {
 		case n.kind != 's' || !idRE.MatchString(n.str):
 			reason = "type"
-		case len(v.secrets) > 0 && leak.Echoes(n.str, v.secrets[:1]) != "": // never the token
+		case v.token.Echoes(n.str) != "": // never the token
 			reason = LeakEcho
 		}
 	case "email":
 		if n.kind != 's' || !emailRE.MatchString(n.str) {
 			reason = "type"
-		} else if c := leak.Echoes(n.str, v.secrets); c != "" {
+		} else if c := v.needles.Echoes(n.str); c != "" {
 			reason = c
 		}
 	case "datetime":
