@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -191,12 +190,6 @@ func (v *vetter) free(name string, n *node) bool {
 	return true
 }
 
-var (
-	idRE       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,256}$`)
-	emailRE    = regexp.MustCompile(`^[A-Za-z0-9.!#$%&'*+/=?^_~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$`)
-	datetimeRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$`)
-)
-
 // typed checks a value against its field rule; it reports whether n stays.
 func (v *vetter) typed(f *Field, n *node) bool {
 	if n.kind == 'l' && n.str == "null" {
@@ -212,19 +205,19 @@ func (v *vetter) typed(f *Field, n *node) bool {
 		}
 	case "id":
 		switch {
-		case n.kind != 's' || !idRE.MatchString(n.str):
+		case n.kind != 's' || !isFieldID(n.str):
 			reason = "type"
 		case v.token.Echoes(n.str) != "": // never the token
 			reason = LeakEcho
 		}
 	case "email":
-		if n.kind != 's' || !emailRE.MatchString(n.str) {
+		if n.kind != 's' || !isFieldEmail(n.str) {
 			reason = "type"
 		} else if c := v.needles.Echoes(n.str); c != "" {
 			reason = c
 		}
 	case "datetime":
-		if n.kind != 's' || !datetimeRE.MatchString(n.str) {
+		if n.kind != 's' || !isFieldDatetime(n.str) {
 			reason = "type"
 		}
 	case "number":
