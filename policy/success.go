@@ -2,7 +2,6 @@ package policy
 
 import (
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/keygate/keygate/internal/leak"
 )
