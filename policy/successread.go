@@ -367,34 +367,51 @@ func (n *node) append(b []byte) []byte {
 
 // appendString appends s as a JSON string. s is valid UTF-8 (VetSuccess
 // checked the body); control characters, U+2028 and U+2029 are escaped.
+// Bytes that need no escape, nearly all of them, are copied in runs.
 func appendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
-	for i, r := range s {
-		var esc string
-		switch {
-		case r == '"':
-			esc = `\"`
-		case r == '\\':
-			esc = `\\`
-		case r == '\n':
-			esc = `\n`
-		case r == '\r':
-			esc = `\r`
-		case r == '\t':
-			esc = `\t`
-		case r < 0x20 || r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
-			start = i + utf8.RuneLen(r)
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c != 0xe2 {
+			i++
 			continue
-		default:
+		}
+		var esc string
+		switch c {
+		case '"':
+			esc = `\"`
+		case '\\':
+			esc = `\\`
+		case '\n':
+			esc = `\n`
+		case '\r':
+			esc = `\r`
+		case '\t':
+			esc = `\t`
+		case 0xe2: // U+2028 and U+2029 are E2 80 A8 and E2 80 A9
+			if i+2 >= len(s) || s[i+1] != 0x80 || s[i+2] != 0xa8 && s[i+2] != 0xa9 {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			b = append(b, `\u202`...)
+			b = append(b, hex[s[i+2]&0xf])
+			i += 3
+			start = i
+			continue
+		default: // the other control characters
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			i++
+			start = i
 			continue
 		}
 		b = append(b, s[start:i]...)
 		b = append(b, esc...)
-		start = i + utf8.RuneLen(r)
+		i++
+		start = i
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')

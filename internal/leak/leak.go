@@ -453,6 +453,9 @@ func echoes(s string, needles []needle) string {
 			}
 			continue
 		}
+		if 2*len(s) < len(nd.folded) { // folding at most doubles a rune's bytes: s is too short to hold it
+			continue
+		}
 		if folded == nil {
 			folded = appendFold(sbuf[:0], s)
 		}

@@ -112,6 +112,7 @@ func FuzzClassAgrees(f *testing.F) {
 		f.Add(s, "tok-global-secret", "KEY-TEST-0000-0000-0000-0001")
 	}
 	f.Add("ⱥⱥⱥⱥⱥⱥ", "ȺȺȺȺȺȺ", "a-b-c-d")
+	f.Add("ȺȺȺȺȺȺ", "ⱥⱥⱥⱥⱥⱥ", "") // folding lengthens s: 12 bytes hold an 18-byte secret
 	f.Add("x AB-CD-EF y", "ab-cd-ef", "")
 	f.Fuzz(func(t *testing.T, s, sec1, sec2 string) {
 		secrets := []string{sec1, sec2}
@@ -134,4 +135,17 @@ func FuzzClassAgrees(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFoldAtMostDoubles: the bound Needles.Echoes skips short strings by
+// holds for every rune: lower-casing at most doubles its bytes.
+func TestFoldAtMostDoubles(t *testing.T) {
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if !utf8.ValidRune(r) {
+			continue
+		}
+		if got, in := len(appendFold(nil, string(r))), utf8.RuneLen(r); got > 2*in {
+			t.Errorf("appendFold(%U) = %d bytes, more than twice the rune's %d", r, got, in)
+		}
+	}
 }
