@@ -1,8 +1,11 @@
 package policy
 
 import (
+	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/keygate/keygate/internal/leak"
 )
 
 // refAppendString is appendString as it was, rune by rune: the reference
@@ -60,6 +63,26 @@ func FuzzAppendString(f *testing.F) {
 		}
 		if got, want := string(appendString(nil, s)), string(refAppendString(nil, s)); got != want {
 			t.Errorf("appendString(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
+
+// FuzzAllowedMessage: VetSuccess's message check, with the secrets folded
+// once, decides as Route.allowedMessage.
+func FuzzAllowedMessage(f *testing.F) {
+	for _, s := range []string{"License valid", "License key fetched", "", "OK", "at db.internal", "KEY-TEST-0000-0000-0000-0001 fetched", "Server error"} {
+		f.Add(s)
+	}
+	f.Add(strings.Repeat("ok ", maxMessage/3+1)) // too long, clean otherwise
+	secrets := []string{"tok-global-secret", "KEY-TEST-0000-0000-0000-0001"}
+	p := Default()
+	routes := []*Route{nil, p.Match("POST", "/get-key"), p.Match("POST", "/activate-key")}
+	f.Fuzz(func(t *testing.T, msg string) {
+		v := vetter{needles: leak.Prepare(secrets)}
+		for _, r := range routes {
+			if got, want := v.allowedMessage(r, msg), r.allowedMessage(msg, secrets); got != want {
+				t.Errorf("vetter.allowedMessage(%q) = %v, want %v (Route.allowedMessage)", msg, got, want)
+			}
 		}
 	})
 }
