@@ -13,6 +13,14 @@ func BenchmarkVetSuccess(b *testing.B) {
 	for _, tc := range []struct{ name, route, body string }{
 		{"listed", "activate", `{"message":"License valid","licenseeName":"Ada Lovelace","code":0}`},
 		{"detector", "", `{"message":"License valid","code":0,"license":{"status":"active","expires":"2027-01-31T00:00:00Z"}}`},
+		// cmd/keygate-bench's backend answer (its policy lists no fields)
+		{"bench", "", `{"message":"License valid","code":0,"license":{"status":"active","activations":1,` +
+			`"maxActivations":5,"expires":"2027-01-31T00:00:00Z"}}`},
+		// the built-in policy's get-key answer, as Keymint sends it
+		{"get-key", "get", `{"message":"License key fetched","code":0,"data":{"licenseKey":"KEY-TEST-0000-0000-0000-0001",` +
+			`"productId":"prod_0123456789abcdefghij","activated":true,"activations":1,"maxActivations":5,` +
+			`"expiryDate":"2027-01-31T00:00:00Z","blocked":false,"devices":[{"hostId":"host-42","deviceTag":"Office laptop",` +
+			`"activationTime":"2026-11-01T09:30:00Z"}],"customer":{"id":"cus_0001","name":"Ada Lovelace","email":"ada@example.com"}}}`},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var r *Route

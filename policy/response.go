@@ -185,9 +185,12 @@ func (r *Route) Secrets(v *Values, token string) []string {
 // allowedMessage reports whether an upstream message may reach a client: it
 // passes the leak detector and, when the route lists messages, is listed.
 func (r *Route) allowedMessage(msg string, secrets []string) bool {
-	if !safeMessage(msg, secrets) {
-		return false
-	}
+	return safeMessage(msg, secrets) && r.listsMessage(msg)
+}
+
+// listsMessage reports whether msg is on the route's message list, or the
+// route has none.
+func (r *Route) listsMessage(msg string) bool {
 	if r == nil || r.Response == nil || len(r.Response.Messages) == 0 {
 		return true
 	}

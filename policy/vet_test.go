@@ -194,7 +194,14 @@ func FuzzVetSuccess(f *testing.F) {
 	}
 	p := Default()
 	routes := []*Route{nil, p.Match("POST", "/get-key"), p.Match("POST", "/activate-key")}
+	for _, s := range []string{`{"a":1,}`, `{"a":-01}`, `{"a":1e+}`, `{"a":"\u12"}`, `{"a":[1 2]}`, `{"a":tru}`, `{} {}`} {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, body string) {
+		// the reader replaced json.Valid: it must accept what encoding/json reads, and nothing else
+		if got, want := readerAccepts([]byte(body)), readable([]byte(body)); got != want {
+			t.Fatalf("reader accepts %q = %v, want %v (encoding/json)", body, got, want)
+		}
 		for _, r := range routes {
 			out, _, ok := r.VetSuccess([]byte(body), secrets)
 			if !ok {

@@ -79,7 +79,10 @@ func BenchmarkServeHTTPRedis(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	g := newGateway(b, withPolicy(pol), func(o *Options) { o.Limiter = limiter })
+	g := newGateway(b, withPolicy(pol), func(o *Options) {
+		o.Limiter = limiter
+		o.AccessLog = NewAccessLog(io.Discard, "text") // as keygate serve logs
+	})
 	benchActivate(b, g)
 	if limiter.Degraded() || limiter.Stats().Errors > 0 {
 		b.Fatalf("Redis failed during the benchmark: %+v", limiter.Stats())

@@ -52,6 +52,7 @@ type Options struct {
 	MaxAnswerBytes  int64               // upstream success body cap, decoded; larger ones become 500s; 0: 256 KiB
 	TrustedProxies  []netip.Prefix      // peers whose X-Forwarded-For is believed
 	Logger          *slog.Logger        // nil: slog.Default()
+	AccessLog       *AccessLog          // access lines, on Logger's sink in its format; nil: through Logger
 	Metrics         *Metrics            // nil: none
 	RateHeaders     HeaderMode          // rate-limit header fields; "": HeadersDraft
 	Idempotency     *IdempotencyOptions // nil: Idempotency-Key is passed through, not enforced
@@ -75,6 +76,7 @@ type Gateway struct {
 	maxResp   int64 // upstream success body cap
 	trusted   []netip.Prefix
 	log       *slog.Logger
+	access    *AccessLog // nil: access lines go through log
 	metrics   *Metrics
 	headers   HeaderMode
 	idem      *IdempotencyOptions
@@ -121,6 +123,7 @@ func New(o Options) (*Gateway, error) {
 		maxResp: o.MaxAnswerBytes,
 		trusted: o.TrustedProxies,
 		log:     o.Logger,
+		access:  o.AccessLog,
 		metrics: o.Metrics,
 		headers: o.RateHeaders,
 		now:     time.Now,

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -279,15 +278,21 @@ func (g *Gateway) finish(w *statusWriter, r *http.Request, a *attempt, start tim
 	}
 	status := w.status
 	if g.metrics != nil && status != 0 {
-		g.metrics.requests.WithLabelValues(route, strconv.Itoa(status), w.codeLabel()).Inc()
+		g.metrics.requests.WithLabelValues(route, statusLabel(status), w.codeLabel()).Inc()
 	}
 	if !g.log.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
+	now := time.Now()
+	durationMS := float64(now.Sub(start).Microseconds()) / 1000
+	if g.access != nil {
+		g.access.request(now, w, a, route, durationMS)
 		return
 	}
 	attrs := make([]slog.Attr, 0, 8) // room for the hashes: no growth
 	attrs = append(attrs,
 		slog.String("request_id", w.requestID), slog.String("route", route), slog.Int("status", status),
-		slog.String("code", w.codeLabel()), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+		slog.String("code", w.codeLabel()), slog.Float64("duration_ms", durationMS),
 		slog.String("ip", a.ip),
 	)
 	for _, p := range a.route.SecretParams() { // the policy says which values are secret: log their hashes only

@@ -280,10 +280,22 @@ func TestRateLimitHeaders(t *testing.T) {
 
 // TestAccessLogHashesSecrets: the access log names the token and every
 // parameter the policy marks secret (the built-in licenseKey) by a short
-// hash, never by value, whatever the answer.
+// hash, never by value, whatever the answer, through the Logger or an
+// AccessLog.
 func TestAccessLogHashesSecrets(t *testing.T) {
+	for _, access := range []bool{false, true} {
+		t.Run(fmt.Sprintf("AccessLog=%v", access), func(t *testing.T) { testAccessLogHashesSecrets(t, access) })
+	}
+}
+
+func testAccessLogHashesSecrets(t *testing.T, access bool) {
 	var logs syncBuffer
-	g := newGateway(t, func(o *Options) { o.Logger = slog.New(slog.NewJSONHandler(&logs, nil)) })
+	g := newGateway(t, func(o *Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		if access {
+			o.AccessLog = NewAccessLog(&logs, "json")
+		}
+	})
 	for _, c := range []call{
 		{path: "/activate-key", token: testTokens["global"], body: activateBody(testKey)},
 		{path: "/activate-key", token: "not-a-token", body: activateBody(testKey)},

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/keygate/keygate/proxy"
 )
 
 // A busy keygate writes one access-log line per request. Written one at a
@@ -122,10 +124,11 @@ func (h flushingHandler) WithGroup(name string) slog.Handler {
 }
 
 // newServerLogger is newLogger for a long-running server: its lines go
-// through a lineBuffer. The returned function writes out what is held and
-// must be called before the process exits.
-func newServerLogger(c *Config, w io.Writer) (*slog.Logger, func()) {
+// through a lineBuffer, and so do those of the access log it returns beside
+// it (the same format; the logger's level decides). The returned function
+// writes out what is held and must be called before the process exits.
+func newServerLogger(c *Config, w io.Writer) (*slog.Logger, *proxy.AccessLog, func()) {
 	buf := newLineBuffer(w, logFlushDelay)
 	base := newLogger(c, buf)
-	return slog.New(flushingHandler{base.Handler(), buf}), func() { buf.Close() }
+	return slog.New(flushingHandler{base.Handler(), buf}), proxy.NewAccessLog(buf, c.LogFormat), func() { buf.Close() }
 }

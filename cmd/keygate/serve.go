@@ -40,7 +40,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 		}
 		return err
 	}
-	log, flushLog := newServerLogger(cfg, stderr)
+	log, accessLog, flushLog := newServerLogger(cfg, stderr)
 	defer flushLog()
 	for _, w := range unknownVars(environ) {
 		log.Warn(w)
@@ -96,6 +96,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 		TrustedProxies:  cfg.trusted,
 		IPv6Prefix:      cfg.IPv6Prefix,
 		Logger:          log,
+		AccessLog:       accessLog,
 		Metrics:         metrics,
 		RateHeaders:     proxy.HeaderMode(cfg.RateHeaders),
 		Idempotency: &proxy.IdempotencyOptions{

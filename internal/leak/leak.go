@@ -59,7 +59,13 @@ var leakIndex = func() (idx [256][]string) {
 // long run of hex or base64 as a secret. secrets are values the answer must
 // not repeat (the request's token and secret parameters), matched ignoring
 // case and punctuation.
-func Class(s string, secrets ...string) string {
+func Class(s string, secrets ...string) string { return class(s, secrets, nil, false) }
+
+// Class is leak.Class with the prepared secrets.
+func (n Needles) Class(s string) string { return class(s, nil, n.list, true) }
+
+// class is Class; the secrets are needles when prepared.
+func class(s string, secrets []string, needles []needle, prepared bool) string {
 	if len(s) > maxLeakText {
 		return Length
 	}
@@ -87,7 +93,11 @@ func Class(s string, secrets ...string) string {
 	if strings.ContainsAny(s, "<>{}") {
 		return Markup
 	}
-	if c := Echoes(s, secrets); c != "" {
+	if prepared {
+		if c := echoes(s, needles); c != "" {
+			return c
+		}
+	} else if c := Echoes(s, secrets); c != "" {
 		return c
 	}
 	if strings.Contains(s, "://") {
@@ -103,6 +113,9 @@ func Class(s string, secrets ...string) string {
 	}
 	if i := indexFold(s, "select "); i >= 0 && indexFold(s[i:], " from ") >= 0 {
 		return Driver
+	}
+	if ascii {
+		return asciiWords(s)
 	}
 	for rest := s; rest != ""; {
 		i := strings.IndexFunc(rest, func(r rune) bool { return !isSeparator(r) })
@@ -122,6 +135,53 @@ func Class(s string, secrets ...string) string {
 	}
 	return ""
 }
+
+// asciiWords is the word loop of Class for a string of ASCII bytes: the
+// same words, split and trimmed byte by byte instead of rune by rune.
+func asciiWords(s string) string {
+	for i := 0; i < len(s); {
+		for i < len(s) && asciiSeparator[s[i]] {
+			i++
+		}
+		j := i
+		for j < len(s) && !asciiSeparator[s[j]] {
+			j++
+		}
+		if i == j {
+			break
+		}
+		w, k := s[i:j], 0
+		for k < len(w) && wordTrim[w[k]] {
+			k++
+		}
+		w = w[k:]
+		k = len(w)
+		for k > 0 && wordTrim[w[k-1]] {
+			k--
+		}
+		w = w[:k]
+		for k > 0 && (w[k-1] == '.' || w[k-1] == ':') {
+			k--
+		}
+		if c := leakWord(w[:k]); c != "" {
+			return c
+		}
+		i = j
+	}
+	return ""
+}
+
+// asciiSeparator is isSeparator for ASCII bytes; wordTrim, the punctuation
+// Class trims off both ends of a word.
+var asciiSeparator, wordTrim = func() (sep, trim [256]bool) {
+	for c := range utf8.RuneSelf {
+		sep[c] = isSeparator(rune(c))
+	}
+	for _, c := range []byte("\"'`(),;!?") {
+		trim[c] = true
+	}
+	return sep, trim
+}()
 
 func lowerByte(c byte) byte {
 	if c >= 'A' && c <= 'Z' {
@@ -331,6 +391,75 @@ func Echoes(s string, secrets []string) string {
 			folded = appendFold(sbuf[:0], s)
 		}
 		if bytes.Contains(folded, f) {
+			return Echo
+		}
+	}
+	return ""
+}
+
+// Needles are the secrets an answer must not repeat, folded once for the
+// many strings of one answer: Class and Echoes without folding every secret
+// again for each string. The zero value looks for none.
+type Needles struct {
+	list []needle
+}
+
+type needle struct {
+	folded []byte // the secret's letters and digits, lower-cased
+	end    int    // where folded ends in the array of all of them
+	lower  string // when folded is shorter than minEchoLen and the secret is not: the secret lower-cased; else ""
+}
+
+// Prepare folds secrets for Needles.Class and Needles.Echoes.
+func Prepare(secrets []string) Needles {
+	if len(secrets) == 0 {
+		return Needles{}
+	}
+	list := make([]needle, len(secrets))
+	size := 0
+	for _, sec := range secrets {
+		size += len(sec) + len(sec)/2 // lower-casing may lengthen a rune by half
+	}
+	all := make([]byte, 0, size) // every secret's letters and digits, one after the other
+	for i, sec := range secrets {
+		all = appendFold(all, sec)
+		list[i].end = len(all)
+	}
+	start := 0
+	for i, sec := range secrets {
+		list[i].folded = all[start:list[i].end:list[i].end]
+		if len(list[i].folded) < minEchoLen && len(sec) >= minEchoLen {
+			list[i].lower = strings.ToLower(sec)
+		}
+		start = list[i].end
+	}
+	return Needles{list: list}
+}
+
+// First returns the needles of the first k secrets (all when there are
+// fewer).
+func (n Needles) First(k int) Needles { return Needles{list: n.list[:min(k, len(n.list))]} }
+
+// Echoes is leak.Echoes with the prepared secrets.
+func (n Needles) Echoes(s string) string { return echoes(s, n.list) }
+
+func echoes(s string, needles []needle) string {
+	var sbuf [512]byte
+	var folded []byte
+	for _, nd := range needles {
+		if len(nd.folded) < minEchoLen {
+			if nd.lower != "" && indexFold(s, nd.lower) >= 0 {
+				return Echo
+			}
+			continue
+		}
+		if 2*len(s) < len(nd.folded) { // folding at most doubles a rune's bytes: s is too short to hold it
+			continue
+		}
+		if folded == nil {
+			folded = appendFold(sbuf[:0], s)
+		}
+		if bytes.Contains(folded, nd.folded) {
 			return Echo
 		}
 	}
