@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -186,8 +187,10 @@ type pconn struct {
 // headLimit bounds what the answer's head may take: the bufio.Reader of a
 // connection reads through it.
 type headLimit struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	rec []byte // while the head is read: every byte read, to look back at (framedTwice)
+	on  bool
 }
 
 var errHeadTooLarge = errors.New("proxy: upstream answer header too large")
@@ -201,6 +204,9 @@ func (l *headLimit) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	l.n -= int64(n)
+	if l.on {
+		l.rec = append(l.rec, p[:n]...)
+	}
 	return n, err
 }
 
@@ -211,8 +217,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 var headRequest = &http.Request{Method: http.MethodHead}
 
 var (
-	errInterim = errors.New("proxy: upstream sent too many or unexpected interim (1xx) answers")
-	errClosed  = errors.New("proxy: read on a closed upstream answer")
+	errFramedTwice = errors.New("proxy: upstream answer has both Transfer-Encoding and Content-Length")
+	errInterim     = errors.New("proxy: upstream sent too many or unexpected interim (1xx) answers")
+	errClosed      = errors.New("proxy: read on a closed upstream answer")
 )
 
 // exchange writes wire on pc and reads the answer's head, skipping interim
@@ -239,15 +246,22 @@ func (pc *pconn) exchange(ctx context.Context, wire []byte, method string, head 
 	if method == http.MethodHead {
 		req = headRequest
 	}
-	pc.lim.n = maxAnswerHead
+	pc.lim.n, pc.lim.on, pc.lim.rec = maxAnswerHead, true, pc.lim.rec[:0]
 	var resp *http.Response
 	for interim := 0; ; interim++ {
+		start := len(pc.lim.rec) - pc.br.Buffered() // this answer's head in rec
 		r, err := http.ReadResponse(pc.br, req)
 		if err != nil {
 			return fail(err)
 		}
 		if r.StatusCode >= 200 {
 			resp = r
+			// net/http reads an answer with both Transfer-Encoding and
+			// Content-Length by the former and drops the latter; which
+			// one the backend meant is unknown (RFC 9112 6.3: an error)
+			if r.TransferEncoding != nil && framedTwice(pc.lim.rec[start:len(pc.lim.rec)-pc.br.Buffered()]) {
+				return fail(errFramedTwice) // its body is never read: the connection is closed
+			}
 			break
 		}
 		// an interim answer has no body; 101 would hand the connection
@@ -257,7 +271,10 @@ func (pc *pconn) exchange(ctx context.Context, wire []byte, method string, head 
 			return fail(errInterim)
 		}
 	}
-	pc.lim.n = 1 << 62 // the body: its reader bounds it
+	pc.lim.n, pc.lim.on = 1<<62, false // the body: its reader bounds it
+	if cap(pc.lim.rec) > 8<<10 {
+		pc.lim.rec = nil // a large head is rare: do not keep its memory with the connection
+	}
 	body, ok := ctx.Deadline()
 	if !ok {
 		body = pc.pool.t.now().Add(pc.pool.t.timeout)
@@ -334,4 +351,30 @@ func (pc *pconn) drained() bool {
 	var one [1]byte
 	n, err := pc.tls.Read(one[:])
 	return n == 0 && errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// framedTwice reports whether an answer's head (status line and header
+// fields, as received) has a Content-Length field.
+func framedTwice(head []byte) bool {
+	const name = "content-length:"
+	for len(head) > 0 {
+		i := bytes.IndexByte(head, '\n')
+		if i < 0 {
+			return false
+		}
+		head = head[i+1:]
+		if len(head) >= len(name) && asciiEqualFold(head[:len(name)], name) {
+			return true
+		}
+	}
+	return false
+}
+
+func asciiEqualFold(b []byte, lower string) bool {
+	for i := range b {
+		if lowerByte(b[i]) != lower[i] {
+			return false
+		}
+	}
+	return true
 }
