@@ -337,13 +337,18 @@ func (b *answerBody) release() {
 	pc.pool.discard(pc)
 }
 
-// drained reports that TLS holds no decrypted byte beyond the answer: the
-// kernel peek sees only what is still encrypted, and the bufio.Reader only
-// what it asked for. A read with a deadline already past returns what TLS
-// holds, or times out at once without touching the connection.
+// drained reports that TLS holds no byte beyond the answer: the kernel
+// peek sees only what is still queued, and the bufio.Reader only what it
+// asked for. The start of a record TLS read ahead but cannot decrypt yet
+// shows only in the record framing; a read with a deadline already past
+// returns the decrypted bytes TLS holds, or times out at once without
+// touching the connection.
 func (pc *pconn) drained() bool {
 	if pc.tls == nil {
 		return true
+	}
+	if !pc.up.records.whole() {
+		return false
 	}
 	if pc.tls.SetReadDeadline(aLongTimeAgo) != nil {
 		return false
