@@ -1,9 +1,13 @@
 package proxy
 
 import (
+	"bufio"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -94,4 +98,75 @@ func headerText(h http.Header) string {
 	var sb strings.Builder
 	_ = h.Write(&sb)
 	return sb.String()
+}
+
+// TestClientLateAnswerNotReadByNext: the backend answers only after keygate
+// gave up on the request (its timeout passed: a contract 500); that late
+// answer, meant for the first client, never reaches the next one.
+func TestClientLateAnswerNotReadByNext(t *testing.T) {
+	b := startRawBackend(t, func(conn, i int, _ *http.Request) ([]byte, []byte) {
+		if conn == 1 && i == 1 {
+			return []byte{}, okAnswer(`{"message":"the first client's","code":0}`)
+		}
+		return okAnswer(`{"message":"License valid","code":0}`), nil
+	})
+	tr := NewUpstreamTransport(TransportOptions{Timeout: 2 * time.Second})
+	t.Cleanup(tr.CloseIdleConnections)
+	g := newGateway(t, withUpstreamURL(b.URL()), withTimeout(200*time.Millisecond), func(o *Options) { o.Transport = tr })
+	if a := g.do(t, call{path: "/get-key", token: testTokens["global"], body: getBody(testKey)}); a.status != 500 {
+		t.Fatalf("first answer = %d %s, want 500 (the backend held it past the timeout)", a.status, a.raw)
+	}
+	b.goOn <- struct{}{}
+	<-b.sent // the late answer is on its way, or the connection is closed
+	a := g.do(t, call{path: "/get-key", token: testTokens["global"], body: getBody(testKey)})
+	if a.status != 200 || a.msg != "License valid" {
+		t.Errorf("next answer = %d %s, want 200 License valid", a.status, a.raw)
+	}
+}
+
+// TestClientSlowBodyBounded: a backend that sends its answer's head and
+// then its body a byte every few milliseconds, each byte well within any
+// per-read timeout, is cut off by the request's deadline (a contract 500),
+// and its connection is not reused.
+func TestClientSlowBodyBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"); err != nil {
+					return
+				}
+				tick := time.NewTicker(5 * time.Millisecond)
+				defer tick.Stop()
+				for range tick.C { // until keygate closes the connection
+					if _, err := c.Write([]byte(" ")); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	tr := NewUpstreamTransport(TransportOptions{Timeout: time.Hour}) // only the request's deadline can end it
+	t.Cleanup(tr.CloseIdleConnections)
+	g := newGateway(t, withUpstreamURL("http://"+ln.Addr().String()), withTimeout(300*time.Millisecond), func(o *Options) { o.Transport = tr })
+	if a := g.do(t, call{path: "/get-key", token: testTokens["global"], body: getBody(testKey)}); a.status != 500 {
+		t.Errorf("answer = %d %s, want 500", a.status, a.raw)
+	}
 }

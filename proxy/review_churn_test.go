@@ -1,0 +1,100 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestClientChurnNoCrossAnswers: many clients at once through one small
+// pool, some giving up at once or mid-exchange, against a backend that
+// now and then adds stray bytes after an answer (a body longer than its
+// length, a second answer), closes a connection, or cuts an answer short.
+// Every answer a client gets is the one to its own request, never another
+// client's or a stray one; no goroutine is left once the pool is closed.
+func TestClientChurnNoCrossAnswers(t *testing.T) {
+	b := startRawBackend(t, func(conn, i int, req *http.Request) ([]byte, []byte) {
+		own := okAnswer(`{"for":"` + req.URL.Path + `"}`)
+		switch (conn*7 + i) % 6 {
+		case 1:
+			return append(own, okAnswer(`{"for":"stray"}`)...), nil
+		case 2:
+			return append(own, "EXTRA"...), nil
+		case 3:
+			return []byte("HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"for\":\"stray"), []byte{} // cut, then closed
+		}
+		return own, nil
+	})
+	// the cut answers end when the backend closes them, after goOn
+	go func() {
+		for {
+			select {
+			case b.goOn <- struct{}{}:
+			case <-t.Context().Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		for {
+			select {
+			case <-b.sent:
+			case <-t.Context().Done():
+				return
+			}
+		}
+	}()
+	before := runtime.NumGoroutine()
+	tr := NewUpstreamTransport(TransportOptions{Timeout: 20 * time.Second})
+	const clients, each = 16, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, clients*each)
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				path := fmt.Sprintf("/c%d/r%d", c, i)
+				ctx, cancel := context.WithCancel(context.Background())
+				if i%5 == 0 {
+					cancel() // gave up before anything was sent
+				} else if i%5 == 1 {
+					go cancel() // gives up at some point of the exchange
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, b.URL()+path, strings.NewReader(`{}`))
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					cancel()
+					continue // a cut answer, a closed connection, a cancel: an error, never another's answer
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				cancel()
+				if err != nil {
+					continue
+				}
+				if want := `{"for":"` + path + `"}`; string(body) != want {
+					errs <- fmt.Errorf("answer to %s = %q, want %s", path, body, want)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	tr.CloseIdleConnections()
+	b.ln.Close()
+	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > before+2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines = %d after closing the pool, want at most %d", runtime.NumGoroutine(), before+2)
+		}
+	}
+}
