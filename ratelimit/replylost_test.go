@@ -165,3 +165,31 @@ func TestRedisClusterReplyLostNotResent(t *testing.T) {
 		t.Errorf("pipeline whose replies were lost = %v after %d runs of the script, want an error after %d", err, n, len(batch))
 	}
 }
+
+// TestRedisReplyLostNotResent: the same on a single Redis node, whose
+// client (MaxRetries -1) sends nothing twice either.
+func TestRedisReplyLostNotResent(t *testing.T) {
+	t.Parallel()
+	rc := startReplyCutter(t)
+	srv := startRedis(t)
+	rc.serve(srv.Addr())
+	c, err := redisconn.New(patiently(redisconn.Config{URL: "redis://" + rc.ln.Addr().String()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	r := mustRedis(t, c, RedisOptions{DenyCacheSize: -1})
+	ctx := context.Background()
+	l := Limit{Rate: 1, Period: time.Hour, Burst: 10}
+	res := make([]Result, 1)
+	if _, err := r.Allow(ctx, []Request{{Key: "warm", Limit: l}}, res); err != nil {
+		t.Fatal(err)
+	}
+	before := srv.Calls()
+	rc.armed.Store(true)
+	_, err = r.Allow(ctx, []Request{{Key: "k", Limit: l}}, res)
+	after := srv.Calls()
+	if n := after["evalsha"] + after["eval"] - before["evalsha"] - before["eval"]; err == nil || n != 1 {
+		t.Errorf("Allow whose reply was lost = %v after %d runs of the script, want an error after 1", err, n)
+	}
+}
