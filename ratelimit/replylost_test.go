@@ -193,3 +193,43 @@ func TestRedisReplyLostNotResent(t *testing.T) {
 		t.Errorf("Allow whose reply was lost = %v after %d runs of the script, want an error after 1", err, n)
 	}
 }
+
+// TestRedisBatchGaveUpAfterTakenNotSent: a call whose caller gave up just
+// after the sender took it from the queue (so the caller did not find it
+// there to take it out) is still not sent: its caller decides without
+// Redis, and Redis must not count the request as well. The others of its
+// pipeline are.
+func TestRedisBatchGaveUpAfterTakenNotSent(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	r := newRedis(t, srv, RedisOptions{DenyCacheSize: -1})
+	ctx := context.Background()
+	l := Limit{Rate: 1, Period: time.Hour, Burst: 10}
+	if _, err := r.Allow(ctx, []Request{{Key: "warm", Limit: l}}, make([]Result, 1)); err != nil {
+		t.Fatal(err)
+	}
+	gaveUp, cancel := context.WithCancel(ctx)
+	cancel()
+	batch := make([]*call, 3)
+	for i := range batch {
+		batch[i] = &call{keys: []string{r.prefix + "g" + strconv.Itoa(i)}, args: []any{1, int64(l.Interval()), l.Burst, 0},
+			deadline: time.Now().Add(patient), gone: ctx.Done(), done: make(chan struct{})}
+	}
+	batch[1].gone = gaveUp.Done()
+	before := srv.Calls()
+	r.runPipeline(batch)
+	after := srv.Calls()
+	if n := after["evalsha"] + after["eval"] - before["evalsha"] - before["eval"]; n != 2 {
+		t.Errorf("pipeline of 3 calls, one given up = %d runs of the script, want 2", n)
+	}
+	for i, c := range []*call{batch[0], batch[2]} {
+		select {
+		case <-c.done:
+			if c.err != nil {
+				t.Errorf("call %d = %v, want its reply", i, c.err)
+			}
+		default:
+			t.Errorf("call %d has no reply", i)
+		}
+	}
+}
