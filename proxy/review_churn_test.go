@@ -17,7 +17,8 @@ import (
 // now and then adds stray bytes after an answer (a body longer than its
 // length, a second answer), closes a connection, or cuts an answer short.
 // Every answer a client gets is the one to its own request, never another
-// client's or a stray one; no goroutine is left once the pool is closed.
+// client's or a stray one; every connection slot is given back, and no
+// goroutine is left once the pool is closed.
 func TestClientChurnNoCrossAnswers(t *testing.T) {
 	b := startRawBackend(t, func(conn, i int, req *http.Request) ([]byte, []byte) {
 		own := okAnswer(`{"for":"` + req.URL.Path + `"}`)
@@ -91,6 +92,15 @@ func TestClientChurnNoCrossAnswers(t *testing.T) {
 		t.Error(err)
 	}
 	tr.CloseIdleConnections()
+	tr.mu.Lock()
+	for _, p := range tr.pools { // a slot never given back would shrink the pool for good
+		p.mu.Lock()
+		if p.open != 0 || len(p.waiters) != 0 {
+			t.Errorf("pool after every answer was closed and the idle ones too: %d open, %d waiting, want 0 and 0", p.open, len(p.waiters))
+		}
+		p.mu.Unlock()
+	}
+	tr.mu.Unlock()
 	b.ln.Close()
 	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > before+2; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -157,3 +157,34 @@ func TestClientTLSNeverReusesAfterPartialRecord(t *testing.T) {
 		t.Errorf("second answer = %q, %v, want %s", got, err, second)
 	}
 }
+
+// TestClientTLSClosedWhileIdle: a TLS backend that ends an idle connection
+// (close_notify, then FIN) is not written to: the next request goes, whole
+// and once, on a new connection.
+func TestClientTLSClosedWhileIdle(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler()) // for its certificate
+	srv.Close()
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	const first, second = `{"n":1}`, `{"n":2}`
+	b := startRaw(t, srv.TLS, func(conn, i int, _ *http.Request) ([]byte, []byte) {
+		if conn == 1 && i == 1 {
+			return okAnswer(first), []byte{} // then close, when let go
+		}
+		return okAnswer(second), nil
+	})
+	tr := NewUpstreamTransport(TransportOptions{Timeout: 2 * time.Second, CAPEM: caPEM})
+	t.Cleanup(tr.CloseIdleConnections)
+	base := "https://" + b.ln.Addr().String()
+	if got, err := getVia(tr, base, "/one"); err != nil || got != first {
+		t.Fatalf("first answer = %q, %v, want %s", got, err, first)
+	}
+	b.goOn <- struct{}{}
+	<-b.sent
+	waitIdleSeen(t, tr)
+	if got, err := getVia(tr, base, "/two"); err != nil || got != second {
+		t.Errorf("second answer = %q, %v, want %s", got, err, second)
+	}
+	if _, reqs, _ := b.seen(); len(reqs) != 2 || reqs[1].conn != 2 {
+		t.Errorf("backend saw requests %+v, want the second once, on connection 2", reqs)
+	}
+}
