@@ -245,7 +245,7 @@ func (r *Route) QueryNames(rawQuery string) (string, bool) {
 	var forwarded []string // allow_query names seen
 	fo := newNameFolder()
 	for part := range strings.SplitSeq(rawQuery, "&") {
-		if strings.Contains(part, ";") {
+		if strings.ContainsAny(part, ";#") { // a separator to some backends, the start of a fragment to others
 			return "", true
 		}
 		rawName, rawValue, _ := strings.Cut(part, "=")
