@@ -217,7 +217,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 var headRequest = &http.Request{Method: http.MethodHead}
 
 var (
-	errFramedTwice = errors.New("proxy: upstream answer has both Transfer-Encoding and Content-Length")
+	errFramedTwice = errors.New("proxy: upstream answer framed two ways (Transfer-Encoding with Content-Length, or in HTTP/1.0)")
 	errInterim     = errors.New("proxy: upstream sent too many or unexpected interim (1xx) answers")
 	errClosed      = errors.New("proxy: read on a closed upstream answer")
 )
@@ -257,9 +257,12 @@ func (pc *pconn) exchange(ctx context.Context, wire []byte, method string, head 
 		if r.StatusCode >= 200 {
 			resp = r
 			// net/http reads an answer with both Transfer-Encoding and
-			// Content-Length by the former and drops the latter; which
-			// one the backend meant is unknown (RFC 9112 6.3: an error)
-			if r.TransferEncoding != nil && framedTwice(pc.lim.rec[start:len(pc.lim.rec)-pc.br.Buffered()]) {
+			// Content-Length by the former and drops the latter, and an
+			// HTTP/1.0 one with Transfer-Encoding by its length, dropping
+			// the coding: which framing the backend meant is unknown (RFC
+			// 9112 6.1 and 6.3: faulty framing, close the connection)
+			chunked, http10 := r.TransferEncoding != nil, !r.ProtoAtLeast(1, 1)
+			if (chunked || http10) && framedTwice(pc.lim.rec[start:len(pc.lim.rec)-pc.br.Buffered()], chunked, http10) {
 				return fail(errFramedTwice) // its body is never read: the connection is closed
 			}
 			break
@@ -359,24 +362,30 @@ func (pc *pconn) drained() bool {
 }
 
 // framedTwice reports whether an answer's head (status line and header
-// fields, as received) has a Content-Length field.
-func framedTwice(head []byte) bool {
-	const name = "content-length:"
+// fields, as received) has a field that contradicts its framing: a
+// Content-Length in a chunked answer, a Transfer-Encoding in an HTTP/1.0
+// one.
+func framedTwice(head []byte, chunked, http10 bool) bool {
 	for len(head) > 0 {
 		i := bytes.IndexByte(head, '\n')
 		if i < 0 {
 			return false
 		}
 		head = head[i+1:]
-		if len(head) >= len(name) && asciiEqualFold(head[:len(name)], name) {
+		if chunked && hasPrefixFold(head, "content-length:") || http10 && hasPrefixFold(head, "transfer-encoding:") {
 			return true
 		}
 	}
 	return false
 }
 
-func asciiEqualFold(b []byte, lower string) bool {
-	for i := range b {
+// hasPrefixFold reports whether b starts with lower, a lower-case ASCII
+// string, in any case.
+func hasPrefixFold(b []byte, lower string) bool {
+	if len(b) < len(lower) {
+		return false
+	}
+	for i := 0; i < len(lower); i++ {
 		if lowerByte(b[i]) != lower[i] {
 			return false
 		}
