@@ -108,3 +108,25 @@ func TestClientChurnNoCrossAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundTripBodyOfUnknownLength: a client request whose ContentLength
+// is 0 with a body has a length net/http calls unknown; RoundTrip sends
+// the body it read, framed by its own Content-Length, and the backend
+// reads exactly that body.
+func TestRoundTripBodyOfUnknownLength(t *testing.T) {
+	b := startRawBackend(t, func(conn, i int, req *http.Request) ([]byte, []byte) { return okAnswer(`{}`), nil })
+	tr := NewUpstreamTransport(TransportOptions{Timeout: 2 * time.Second})
+	t.Cleanup(tr.CloseIdleConnections)
+	req, _ := http.NewRequest(http.MethodPost, b.URL()+"/x", io.MultiReader(strings.NewReader(`{"a":1}`)))
+	if req.ContentLength != 0 {
+		t.Fatalf("ContentLength = %d, want 0 (unknown)", req.ContentLength)
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("RoundTrip = %v, want the answer", err)
+	}
+	resp.Body.Close()
+	if _, reqs, _ := b.seen(); len(reqs) != 1 || reqs[0].body != `{"a":1}` {
+		t.Errorf("backend read %+v, want one request with the body", reqs)
+	}
+}

@@ -147,7 +147,7 @@ func (t *UpstreamTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(b) > maxRoundTripBody || r.ContentLength >= 0 && int64(len(b)) != r.ContentLength {
+		if len(b) > maxRoundTripBody || r.ContentLength > 0 && int64(len(b)) != r.ContentLength {
 			return nil, fmt.Errorf("%w: body length does not match ContentLength or is over %d bytes", errBadRequest, maxRoundTripBody)
 		}
 		body = b
