@@ -166,8 +166,8 @@ func (r *Redis) runOne(ctx context.Context, keys []string, args []any) ([]any, e
 }
 
 // runPipeline sends batch in one pipeline of EVALSHA, then the calls that
-// got NOSCRIPT, and only those, in one pipeline of EVAL, and hands each
-// caller its reply.
+// got NOSCRIPT, and only those whose callers still wait, in one pipeline
+// of EVAL, and hands each caller its reply.
 func (r *Redis) runPipeline(batch []*call) {
 	// A caller that gave up after the sender took its call (it found the
 	// queue without it) returns its context's error and decides without
@@ -204,7 +204,11 @@ func (r *Redis) runPipeline(batch []*call) {
 	var again []int
 	for i, cmd := range cmds {
 		if noScript(cmd.Err()) {
-			again = append(again, i)
+			select {
+			case <-batch[i].gone: // it did not run, and its caller decided without it
+			default:
+				again = append(again, i)
+			}
 			continue
 		}
 		batch[i].v, batch[i].err = cmd.Slice()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keygate/keygate/internal/redisconn"
+	"github.com/redis/go-redis/v9"
 )
 
 // replyCutter relays a Redis connection and, once armed, lets the next
@@ -231,5 +232,49 @@ func TestRedisBatchGaveUpAfterTakenNotSent(t *testing.T) {
 		default:
 			t.Errorf("call %d has no reply", i)
 		}
+	}
+}
+
+// afterPipelineHook runs do once, after the first pipeline it sees.
+type afterPipelineHook struct {
+	once sync.Once
+	do   func()
+}
+
+func (h *afterPipelineHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *afterPipelineHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *afterPipelineHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		h.once.Do(h.do)
+		return err
+	}
+}
+
+// TestRedisBatchGaveUpBeforeEvalNotSent: Redis did not know the script, so
+// a pipeline's calls did not run and go again with the script's source;
+// a call whose caller gave up in between is not among them.
+func TestRedisBatchGaveUpBeforeEvalNotSent(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	client := newClient(t, srv)
+	gaveUp, cancel := context.WithCancel(context.Background())
+	client.AddHook(&afterPipelineHook{do: cancel})
+	r := mustRedis(t, client, RedisOptions{DenyCacheSize: -1}) // the script is not loaded: every EVALSHA gets NOSCRIPT
+	l := Limit{Rate: 1, Period: time.Hour, Burst: 10}
+	batch := make([]*call, 3)
+	for i := range batch {
+		batch[i] = &call{keys: []string{r.prefix + "e" + strconv.Itoa(i)}, args: []any{1, int64(l.Interval()), l.Burst, 0},
+			deadline: time.Now().Add(patient), done: make(chan struct{})}
+	}
+	batch[1].gone = gaveUp.Done()
+	before := srv.Calls()
+	r.runPipeline(batch)
+	after := srv.Calls()
+	if got := after["evalsha"] - before["evalsha"]; got != 3 {
+		t.Fatalf("EVALSHA ran %d times, want 3", got)
+	}
+	if got := after["eval"] - before["eval"]; got != 2 {
+		t.Errorf("EVAL ran %d times after NOSCRIPT, one caller gone, want 2", got)
 	}
 }
