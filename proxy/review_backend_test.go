@@ -49,6 +49,9 @@ func TestHostileBackendFraming(t *testing.T) {
 			"HTTP/1.1 103 Early Hints\r\nContent-Length: 0\r\n\r\n" + head + "Transfer-Encoding: chunked\r\n\r\n" + chunked(good), 200, true},
 		{"Content-Length in a chunked answer's trailer",
 			head + "Transfer-Encoding: chunked\r\n\r\n" + itoa16(len(good)) + "\r\n" + good + "\r\n0\r\nContent-Length: 3\r\n\r\n", 200, true},
+		{"a trailer without end", head + "Transfer-Encoding: chunked\r\n\r\n" + itoa16(len(good)) + "\r\n" + good + "\r\n0\r\nX-Trailer: " +
+			strings.Repeat("a", 64<<10) + "\r\n", 500, false},
+		{"chunk extensions without data", head + "Transfer-Encoding: chunked\r\n\r\n" + strings.Repeat("1;"+strings.Repeat("e", 1000)+"\r\n \r\n", 300) + "0\r\n\r\n", 500, false},
 		{"an interim answer with a body", "HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\nhello" + string(okAnswer(good)), 500, false},
 		{"Connection: close left open", head + "Connection: close\r\nContent-Length: " + itoa(len(good)) + "\r\n\r\n" + good, 200, false},
 		{"a status of four digits", "HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\n{}", 500, false},
