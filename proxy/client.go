@@ -252,7 +252,7 @@ func (pc *pconn) exchange(ctx context.Context, wire []byte, method string, head 
 		start := len(pc.lim.rec) - pc.br.Buffered() // this answer's head in rec
 		r, err := http.ReadResponse(pc.br, req)
 		if err != nil {
-			return fail(err)
+			return fail(answerError(err))
 		}
 		if r.StatusCode >= 200 {
 			resp = r
@@ -316,8 +316,27 @@ func (b *answerBody) Read(p []byte) (int, error) {
 	if err == io.EOF {
 		b.eof = true
 		b.release()
+	} else if err != nil {
+		err = answerError(err)
 	}
 	return n, err
+}
+
+// errMalformed stands for net/http's errors about an answer it could not
+// parse, which quote the backend's bytes: a backend that echoes a request
+// into a malformed answer would put the request's credential in keygate's
+// log.
+var errMalformed = errors.New("proxy: upstream answer malformed")
+
+// answerError returns err when it is about the connection (an end, a
+// timeout, a network or TLS error: no byte of the answer in it) or one of
+// the client's own, and errMalformed otherwise.
+func answerError(err error) error {
+	var ne net.Error
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errHeadTooLarge) || errors.As(err, &ne) {
+		return err
+	}
+	return errMalformed
 }
 
 // Close ends the exchange. Unread bytes are not drained: the connection is

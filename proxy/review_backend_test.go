@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -176,5 +177,52 @@ func TestClientSlowBodyBounded(t *testing.T) {
 	g := newGateway(t, withUpstreamURL("http://"+ln.Addr().String()), withTimeout(300*time.Millisecond), func(o *Options) { o.Transport = tr })
 	if a := g.do(t, call{path: "/get-key", token: testTokens["global"], body: getBody(testKey)}); a.status != 500 {
 		t.Errorf("answer = %d %s, want 500", a.status, a.raw)
+	}
+}
+
+// TestUpstreamErrorLogsNoSecret: a broken backend that echoes what it read
+// (the token, the license key) into an answer net/http cannot parse: the
+// parser's error quotes the offending line, and keygate logs the error; the
+// log names neither secret.
+func TestUpstreamErrorLogsNoSecret(t *testing.T) {
+	token := testTokens["global"]
+	tests := []struct {
+		name string
+		head func(auth, body string) string
+	}{
+		{"status line", func(auth, body string) string { return "HTTP/1.1 " + auth + "\r\n\r\n" }},
+		{"status code", func(auth, body string) string { return "HTTP/1.1 2" + body + " OK\r\n\r\n" }},
+		{"header line", func(auth, body string) string { return "HTTP/1.1 200 OK\r\n" + auth + " " + body + "\r\n\r\n" }},
+		{"protocol", func(auth, body string) string { return body + " 200 OK\r\n\r\n" }},
+		{"trailer", func(auth, body string) string {
+			return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n" + auth + " " + body + "\r\n\r\n"
+		}},
+		{"Content-Length", func(auth, body string) string {
+			return "HTTP/1.1 200 OK\r\nContent-Length: " + auth + "\r\nContent-Length: " + body + "\r\n\r\n"
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := startRawBackend(t, func(conn, i int, req *http.Request) ([]byte, []byte) {
+				body, _ := io.ReadAll(req.Body)
+				return []byte(tc.head(req.Header.Get("Authorization"), string(body))), nil
+			})
+			var logs syncBuffer
+			tr := NewUpstreamTransport(TransportOptions{Timeout: 2 * time.Second})
+			t.Cleanup(tr.CloseIdleConnections)
+			g := newGateway(t, withUpstreamURL(b.URL()), func(o *Options) {
+				o.Transport = tr
+				o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+			})
+			if a := g.do(t, call{path: "/get-key", token: token, body: getBody(testKey)}); a.status != 500 {
+				t.Errorf("answer = %d %s, want 500", a.status, a.raw)
+			}
+			out := logs.String()
+			for _, secret := range []string{token, testKey} {
+				if strings.Contains(out, secret) {
+					t.Errorf("log holds %q:\n%s", secret, out)
+				}
+			}
+		})
 	}
 }
