@@ -285,6 +285,11 @@ func (pc *pconn) exchange(ctx context.Context, wire []byte, method string, head 
 	if err := pc.c.SetReadDeadline(body); err != nil {
 		return fail(err)
 	}
+	// A context that ended since the head was read had its abort (a past
+	// deadline) replaced just now by the body's: end the exchange here.
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
 	pc.up.hint(resp.Header.Get("Keep-Alive"))
 	resp.Body = &answerBody{pc: pc, rc: resp.Body, stop: stop, keep: !resp.Close && !close}
 	return resp, nil

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -128,5 +129,37 @@ func TestRoundTripBodyOfUnknownLength(t *testing.T) {
 	resp.Body.Close()
 	if _, reqs, _ := b.seen(); len(reqs) != 1 || reqs[0].body != `{"a":1}` {
 		t.Errorf("backend read %+v, want one request with the body", reqs)
+	}
+}
+
+// TestClientContextEndsAfterHead: the request's context ends just after
+// the answer's head was read, as the exchange sets the body's deadline;
+// the end must not be lost under that deadline (the body read would then
+// wait for the backend, up to the timeout): the exchange fails with the
+// context's error and its connection is closed.
+func TestClientContextEndsAfterHead(t *testing.T) {
+	b := startRawBackend(t, func(conn, i int, _ *http.Request) ([]byte, []byte) {
+		if conn == 1 {
+			return []byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"), nil // the rest never comes
+		}
+		return okAnswer(`{}`), nil
+	})
+	tr := NewUpstreamTransport(TransportOptions{Timeout: time.Hour})
+	t.Cleanup(tr.CloseIdleConnections)
+	ctx, cancel := context.WithCancel(context.Background()) // no deadline: the body's comes from the clock
+	defer cancel()
+	tr.now = func() time.Time {
+		if pc, _, _, ok := runtime.Caller(1); ok && strings.HasSuffix(runtime.FuncForPC(pc).Name(), ".exchange") {
+			cancel() // the client goes away right as the body's deadline is set
+		}
+		return time.Now()
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.URL()+"/x", nil)
+	resp, err := tr.RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("RoundTrip whose context ended after the head = %v, want context.Canceled", err)
 	}
 }
