@@ -60,9 +60,11 @@ func startRecordRelay(t *testing.T, backend string) *recordRelay {
 			r.mu.Unlock()
 			asked := make(chan struct{}, 1) // keygate sent application data after the hold began
 			held := make(chan struct{})
+			gone := make(chan struct{}) // keygate's side ended
 			r.wg.Add(2)
 			go func() {
 				defer r.wg.Done()
+				defer close(gone)
 				defer s.Close()
 				buf := make([]byte, 32<<10)
 				holding := false
@@ -113,7 +115,11 @@ func startRecordRelay(t *testing.T, backend string) *recordRelay {
 							return
 						}
 						close(held)
-						<-asked
+						select {
+						case <-asked:
+						case <-gone:
+							return
+						}
 						rec = rec[8:]
 					}
 					if _, err := c.Write(rec); err != nil {
