@@ -242,9 +242,10 @@ func (r *Route) QueryNames(rawQuery string) (string, bool) {
 	// costs no more per byte than a body. A malformed query wins over a
 	// name, and of several names the first in sorted order is reported.
 	found, bad := "", false
+	var forwarded []string // allow_query names seen
 	fo := newNameFolder()
 	for part := range strings.SplitSeq(rawQuery, "&") {
-		if strings.Contains(part, ";") {
+		if strings.ContainsAny(part, ";#") { // a separator to some backends, the start of a fragment to others
 			return "", true
 		}
 		rawName, rawValue, _ := strings.Cut(part, "=")
@@ -256,6 +257,9 @@ func (r *Route) QueryNames(rawQuery string) (string, bool) {
 			return "", true
 		}
 		if checkName(name) != nil || controlName(name) {
+			return "", true
+		}
+		if repeated(r.AllowQuery, name, &forwarded) { // forwarded twice, one backend reads the first, another the last
 			return "", true
 		}
 		if name == "" || (bad && name > found) {
@@ -270,6 +274,19 @@ func (r *Route) QueryNames(rawQuery string) (string, bool) {
 		}
 	}
 	return found, bad
+}
+
+// repeated reports whether name is one of names seen before in seen, and
+// records it there when it is one of names.
+func repeated(names []string, name string, seen *[]string) bool {
+	if !allowed(names, name) {
+		return false
+	}
+	if allowed(*seen, name) {
+		return true
+	}
+	*seen = append(*seen, name)
+	return false
 }
 
 // validEscapes reports whether every '%' in s starts a %XX escape, as

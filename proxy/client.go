@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -186,8 +187,10 @@ type pconn struct {
 // headLimit bounds what the answer's head may take: the bufio.Reader of a
 // connection reads through it.
 type headLimit struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	rec []byte // while the head is read: every byte read, to look back at (framedTwice)
+	on  bool
 }
 
 var errHeadTooLarge = errors.New("proxy: upstream answer header too large")
@@ -201,6 +204,9 @@ func (l *headLimit) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	l.n -= int64(n)
+	if l.on {
+		l.rec = append(l.rec, p[:n]...)
+	}
 	return n, err
 }
 
@@ -211,8 +217,9 @@ var aLongTimeAgo = time.Unix(1, 0)
 var headRequest = &http.Request{Method: http.MethodHead}
 
 var (
-	errInterim = errors.New("proxy: upstream sent too many or unexpected interim (1xx) answers")
-	errClosed  = errors.New("proxy: read on a closed upstream answer")
+	errFramedTwice = errors.New("proxy: upstream answer framed two ways (Transfer-Encoding with Content-Length, or in HTTP/1.0)")
+	errInterim     = errors.New("proxy: upstream sent too many or unexpected interim (1xx) answers")
+	errClosed      = errors.New("proxy: read on a closed upstream answer")
 )
 
 // exchange writes wire on pc and reads the answer's head, skipping interim
@@ -239,15 +246,25 @@ func (pc *pconn) exchange(ctx context.Context, wire []byte, method string, head 
 	if method == http.MethodHead {
 		req = headRequest
 	}
-	pc.lim.n = maxAnswerHead
+	pc.lim.n, pc.lim.on, pc.lim.rec = maxAnswerHead, true, pc.lim.rec[:0]
 	var resp *http.Response
 	for interim := 0; ; interim++ {
+		start := len(pc.lim.rec) - pc.br.Buffered() // this answer's head in rec
 		r, err := http.ReadResponse(pc.br, req)
 		if err != nil {
-			return fail(err)
+			return fail(answerError(err))
 		}
 		if r.StatusCode >= 200 {
 			resp = r
+			// net/http reads an answer with both Transfer-Encoding and
+			// Content-Length by the former and drops the latter, and an
+			// HTTP/1.0 one with Transfer-Encoding by its length, dropping
+			// the coding: which framing the backend meant is unknown (RFC
+			// 9112 6.1 and 6.3: faulty framing, close the connection)
+			chunked, http10 := r.TransferEncoding != nil, !r.ProtoAtLeast(1, 1)
+			if (chunked || http10) && framedTwice(pc.lim.rec[start:len(pc.lim.rec)-pc.br.Buffered()], chunked, http10) {
+				return fail(errFramedTwice) // its body is never read: the connection is closed
+			}
 			break
 		}
 		// an interim answer has no body; 101 would hand the connection
@@ -257,12 +274,20 @@ func (pc *pconn) exchange(ctx context.Context, wire []byte, method string, head 
 			return fail(errInterim)
 		}
 	}
-	pc.lim.n = 1 << 62 // the body: its reader bounds it
+	pc.lim.n, pc.lim.on = 1<<62, false // the body: its reader bounds it
+	if cap(pc.lim.rec) > 8<<10 {
+		pc.lim.rec = nil // a large head is rare: do not keep its memory with the connection
+	}
 	body, ok := ctx.Deadline()
 	if !ok {
 		body = pc.pool.t.now().Add(pc.pool.t.timeout)
 	}
 	if err := pc.c.SetReadDeadline(body); err != nil {
+		return fail(err)
+	}
+	// A context that ended since the head was read had its abort (a past
+	// deadline) replaced just now by the body's: end the exchange here.
+	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
 	pc.up.hint(resp.Header.Get("Keep-Alive"))
@@ -296,8 +321,27 @@ func (b *answerBody) Read(p []byte) (int, error) {
 	if err == io.EOF {
 		b.eof = true
 		b.release()
+	} else if err != nil {
+		err = answerError(err)
 	}
 	return n, err
+}
+
+// errMalformed stands for net/http's errors about an answer it could not
+// parse, which quote the backend's bytes: a backend that echoes a request
+// into a malformed answer would put the request's credential in keygate's
+// log.
+var errMalformed = errors.New("proxy: upstream answer malformed")
+
+// answerError returns err when it is about the connection (an end, a
+// timeout, a network or TLS error: no byte of the answer in it) or one of
+// the client's own, and errMalformed otherwise.
+func answerError(err error) error {
+	var ne net.Error
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, errHeadTooLarge) || errors.As(err, &ne) {
+		return err
+	}
+	return errMalformed
 }
 
 // Close ends the exchange. Unread bytes are not drained: the connection is
@@ -320,13 +364,18 @@ func (b *answerBody) release() {
 	pc.pool.discard(pc)
 }
 
-// drained reports that TLS holds no decrypted byte beyond the answer: the
-// kernel peek sees only what is still encrypted, and the bufio.Reader only
-// what it asked for. A read with a deadline already past returns what TLS
-// holds, or times out at once without touching the connection.
+// drained reports that TLS holds no byte beyond the answer: the kernel
+// peek sees only what is still queued, and the bufio.Reader only what it
+// asked for. The start of a record TLS read ahead but cannot decrypt yet
+// shows only in the record framing; a read with a deadline already past
+// returns the decrypted bytes TLS holds, or times out at once without
+// touching the connection.
 func (pc *pconn) drained() bool {
 	if pc.tls == nil {
 		return true
+	}
+	if !pc.up.records.whole() {
+		return false
 	}
 	if pc.tls.SetReadDeadline(aLongTimeAgo) != nil {
 		return false
@@ -334,4 +383,36 @@ func (pc *pconn) drained() bool {
 	var one [1]byte
 	n, err := pc.tls.Read(one[:])
 	return n == 0 && errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// framedTwice reports whether an answer's head (status line and header
+// fields, as received) has a field that contradicts its framing: a
+// Content-Length in a chunked answer, a Transfer-Encoding in an HTTP/1.0
+// one.
+func framedTwice(head []byte, chunked, http10 bool) bool {
+	for len(head) > 0 {
+		i := bytes.IndexByte(head, '\n')
+		if i < 0 {
+			return false
+		}
+		head = head[i+1:]
+		if chunked && hasPrefixFold(head, "content-length:") || http10 && hasPrefixFold(head, "transfer-encoding:") {
+			return true
+		}
+	}
+	return false
+}
+
+// hasPrefixFold reports whether b starts with lower, a lower-case ASCII
+// string, in any case.
+func hasPrefixFold(b []byte, lower string) bool {
+	if len(b) < len(lower) {
+		return false
+	}
+	for i := 0; i < len(lower); i++ {
+		if lowerByte(b[i]) != lower[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -136,6 +136,7 @@ func (p *connPool) connect(ctx context.Context, deadline time.Time) (*pconn, err
 	up := p.t.wrap(raw)
 	var c net.Conn = up
 	if p.tls != nil {
+		up.records = &recordScan{}
 		tc := tls.Client(up, p.tls)
 		hctx, cancel := context.WithTimeout(dctx, step)
 		err := tc.HandshakeContext(hctx)

@@ -147,7 +147,7 @@ func (t *UpstreamTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(b) > maxRoundTripBody || r.ContentLength >= 0 && int64(len(b)) != r.ContentLength {
+		if len(b) > maxRoundTripBody || r.ContentLength > 0 && int64(len(b)) != r.ContentLength {
 			return nil, fmt.Errorf("%w: body length does not match ContentLength or is over %d bytes", errBadRequest, maxRoundTripBody)
 		}
 		body = b
@@ -348,6 +348,11 @@ type upConn struct {
 	gone    bool
 	peekBuf [1]byte
 
+	// records, for a connection carrying TLS, follows the record framing
+	// of what was read (pconn.drained); nil otherwise. Only the
+	// connection's user reads.
+	records *recordScan
+
 	written atomic.Int64
 	hinted  atomic.Int64 // ns from Keep-Alive: timeout=N; 0 none
 	closed  atomic.Bool  // closed by keygate
@@ -377,6 +382,9 @@ func (c *upConn) Write(p []byte) (int, error) {
 
 func (c *upConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if c.records != nil {
+		c.records.feed(p[:n])
+	}
 	now := c.t.now()
 	c.mu.Lock()
 	var idle time.Duration

@@ -67,7 +67,8 @@ type call struct {
 	keys     []string
 	args     []any
 	deadline time.Time
-	done     chan struct{} // closed when v and err are set
+	gone     <-chan struct{} // the caller's ctx.Done(): closed once it gave up
+	done     chan struct{}   // closed when v and err are set
 	v        []any
 	err      error
 }
@@ -92,7 +93,7 @@ func (b *batcher) run(ctx context.Context, keys []string, args []any) ([]any, er
 	if !ok {
 		deadline = time.Now().Add(b.r.timeout)
 	}
-	c := &call{keys: keys, args: args, deadline: deadline, done: make(chan struct{})}
+	c := &call{keys: keys, args: args, deadline: deadline, gone: ctx.Done(), done: make(chan struct{})}
 	b.queue = append(b.queue, c)
 	if b.inflight < b.maxInflight {
 		b.inflight++
@@ -165,9 +166,25 @@ func (r *Redis) runOne(ctx context.Context, keys []string, args []any) ([]any, e
 }
 
 // runPipeline sends batch in one pipeline of EVALSHA, then the calls that
-// got NOSCRIPT, and only those, in one pipeline of EVAL, and hands each
-// caller its reply.
+// got NOSCRIPT, and only those whose callers still wait, in one pipeline
+// of EVAL, and hands each caller its reply.
 func (r *Redis) runPipeline(batch []*call) {
+	// A caller that gave up after the sender took its call (it found the
+	// queue without it) returns its context's error and decides without
+	// Redis: its call is not sent, or the request would count twice. One
+	// that gives up later may still count, as any call cut short by its
+	// deadline may.
+	live := batch[:0]
+	for _, c := range batch {
+		select {
+		case <-c.gone: // nobody waits for its reply
+		default:
+			live = append(live, c)
+		}
+	}
+	if batch = live; len(batch) == 0 {
+		return
+	}
 	deadline := batch[0].deadline
 	for _, c := range batch[1:] {
 		if c.deadline.After(deadline) {
@@ -187,7 +204,11 @@ func (r *Redis) runPipeline(batch []*call) {
 	var again []int
 	for i, cmd := range cmds {
 		if noScript(cmd.Err()) {
-			again = append(again, i)
+			select {
+			case <-batch[i].gone: // it did not run, and its caller decided without it
+			default:
+				again = append(again, i)
+			}
 			continue
 		}
 		batch[i].v, batch[i].err = cmd.Slice()

@@ -115,17 +115,22 @@ func New(c Config) (redis.UniversalClient, error) {
 		}), nil
 	default:
 		return redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:                 c.ClusterAddrs,
-			Username:              c.Username,
-			Password:              c.Password,
-			TLSConfig:             p.tls,
-			DialTimeout:           c.dialTimeout(),
-			ReadTimeout:           c.readTimeout(),
-			WriteTimeout:          c.writeTimeout(),
-			PoolTimeout:           c.poolTimeout(),
-			PoolSize:              c.PoolSize,
-			MaxRetries:            -1,
-			MaxRedirects:          3,
+			Addrs:        c.ClusterAddrs,
+			Username:     c.Username,
+			Password:     c.Password,
+			TLSConfig:    p.tls,
+			DialTimeout:  c.dialTimeout(),
+			ReadTimeout:  c.readTimeout(),
+			WriteTimeout: c.writeTimeout(),
+			PoolTimeout:  c.poolTimeout(),
+			PoolSize:     c.PoolSize,
+			MaxRetries:   -1,
+			// go-redis retries a cluster command after a network error, whose
+			// reply may be all that was lost, up to MaxRedirects times: a rate
+			// limit script would count its request again. -1: no second try
+			// (MOVED and ASK are not followed either; the call fails, and
+			// the slot map reloads for the next one).
+			MaxRedirects:          -1,
 			DialerRetries:         1,
 			ContextTimeoutEnabled: true,
 			DisableIdentity:       true,
