@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -141,7 +140,3 @@ func (b *idleBackend) times(body string) int {
 
 // licenseN is a distinct valid license key per n.
 func licenseN(n int) string { return fmt.Sprintf("LIC-%020d", n) }
-
-// keepAliveFigures is set by KEYGATE_KEEPALIVE_HARNESS=1 to run the
-// measuring harness (TestKeepAliveHarness).
-var keepAliveFigures = os.Getenv("KEYGATE_KEEPALIVE_HARNESS") == "1"

@@ -1,3 +1,5 @@
+//go:build keepaliveharness
+
 package proxy
 
 import (
@@ -28,13 +30,11 @@ import (
 // keygate with the plain pool it had before (no retirement, no replays),
 // through keygate now, and through nginx with upstream keepalive. It prints
 // the failures and the requests the backend read twice. It takes about
-// 25 s per row, so it runs only with KEYGATE_KEEPALIVE_HARNESS=1 (with
+// 25 s per row, so it is built only with -tags keepaliveharness (with
 // KEYGATE_KEEPALIVE_N requests per row, default 243, and
-// KEYGATE_KEEPALIVE_BACKENDS, default go,node,lb,slow).
+// KEYGATE_KEEPALIVE_BACKENDS, default go,node,lb,slow): a measurement, not a
+// test, it is not part of the suite.
 func TestKeepAliveHarness(t *testing.T) {
-	if !keepAliveFigures {
-		t.Skip("set KEYGATE_KEEPALIVE_HARNESS=1 to measure")
-	}
 	n := 243
 	if v, err := strconv.Atoi(os.Getenv("KEYGATE_KEEPALIVE_N")); err == nil && v > 0 {
 		n = v
