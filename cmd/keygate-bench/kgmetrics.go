@@ -21,38 +21,45 @@ const (
 	admittedRule   = "bench-per-license"
 )
 
-// admittedCount reads keygate's count of admitted activations from its
-// admin /metrics.
-func admittedCount(admin string) (int64, error) {
+// scrape returns keygate's admin /metrics, in the Prometheus text format.
+func scrape(admin string) (string, error) {
 	c := &http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get("http://" + admin + "/metrics")
 	if err != nil {
-		return 0, fmt.Errorf("keygate metrics: %w", err)
+		return "", fmt.Errorf("keygate metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("keygate metrics: status %d", resp.StatusCode)
+		return "", fmt.Errorf("keygate metrics: status %d", resp.StatusCode)
 	}
-	return sumSeries(resp.Body, admittedMetric, map[string]string{"route": admittedRoute, "rule": admittedRule, "result": "allowed"})
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("keygate metrics: %w", err)
+	}
+	return string(body), nil
+}
+
+// admittedCount reads keygate's count of admitted activations from its
+// admin /metrics.
+func admittedCount(admin string) (int64, error) {
+	text, err := scrape(admin)
+	if err != nil {
+		return 0, err
+	}
+	return sumSeries(strings.NewReader(text), admittedMetric, map[string]string{"route": admittedRoute, "rule": admittedRule, "result": "allowed"})
 }
 
 // redisWork reads keygate's own counts of its rate-limit calls to Redis and
 // of the round trips (pipelines) that carried them.
 func redisWork(admin string) (calls, roundTrips int64, err error) {
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get("http://" + admin + "/metrics")
+	text, err := scrape(admin)
 	if err != nil {
-		return 0, 0, fmt.Errorf("keygate metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, 0, fmt.Errorf("keygate metrics: %w", err)
-	}
-	if calls, err = sumSeries(strings.NewReader(string(body)), "keygate_redis_calls_total", nil); err != nil {
 		return 0, 0, err
 	}
-	roundTrips, err = sumSeries(strings.NewReader(string(body)), "keygate_redis_round_trips_total", nil)
+	if calls, err = sumSeries(strings.NewReader(text), "keygate_redis_calls_total", nil); err != nil {
+		return 0, 0, err
+	}
+	roundTrips, err = sumSeries(strings.NewReader(text), "keygate_redis_round_trips_total", nil)
 	return calls, roundTrips, err
 }
 
