@@ -27,10 +27,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a := &attempt{ip: ip.String(), limitIP: limitIP(ip, g.v6Bits), header: r.Header}
 	defer func() {
 		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler { // the upstream body broke mid-stream: drop the connection
-				g.finish(sw, r, a, start)
-				panic(p)
-			}
 			g.log.Error("panic serving request", "request_id", sw.requestID, "panic", fmt.Sprint(p))
 			if sw.status == 0 {
 				writeError(sw, policy.Errorf(500, policy.MsgServerError))
