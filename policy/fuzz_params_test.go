@@ -237,3 +237,10 @@ func hasLoneSurrogate(body []byte) bool {
 	}
 	return false
 }
+
+// foldIndex returns the index of the param that name is a variant of
+// (FoldName: the same name to some binder), or -1: the fuzz target's
+// reference for the parser's variant check.
+func foldIndex(ps []*Param, name string) int {
+	return foldedIndex(ps, FoldName(name))
+}

@@ -385,12 +385,6 @@ func paramIndexIn(ps []*Param, name string) int {
 	return -1
 }
 
-// foldIndex returns the index of the param that name is a variant of
-// (FoldName: the same name to some binder), or -1.
-func foldIndex(ps []*Param, name string) int {
-	return foldedIndex(ps, FoldName(name))
-}
-
 // safeName returns a parameter name fit to echo in a message.
 func safeName(s string) string {
 	if len(s) > 64 || !paramRE.MatchString(s) {
@@ -519,15 +513,6 @@ func isEmail(s string) bool {
 	return ok && local != "" && !strings.ContainsAny(s, " \t<>()[],;:\\\"") && !strings.Contains(domain, "@") &&
 		strings.Contains(domain, ".") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".") &&
 		!strings.Contains(domain, "..")
-}
-
-func hasControl(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] == 0x7f {
-			return true
-		}
-	}
-	return false
 }
 
 // controlIn reports 'c' when s holds a C0 or C1 control, 'i' when it holds
