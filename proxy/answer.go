@@ -82,11 +82,11 @@ func (g *Gateway) forward(ctx context.Context, w *statusWriter, r *http.Request,
 	if lean, ok := g.transport.(*UpstreamTransport); ok {
 		o := outRequest{
 			method: route.Method, scheme: target.scheme, addr: target.host, host: target.host,
-			path: target.uri, query: route.ForwardQuery(r.URL.RawQuery), header: g.forwardHeaderFor(r, route, len(body) > 0, a.ip), body: body,
+			path: target.uri, query: route.ForwardQuery(r.URL.RawQuery), header: g.forwardHeader(r, route, len(body) > 0, a.ip), body: body,
 		}
 		resp, err = lean.send(ctx, &o)
 	} else {
-		resp, err = g.transport.RoundTrip(g.outbound(ctx, r, route, target, body))
+		resp, err = g.transport.RoundTrip(g.outbound(ctx, r, route, target, body, a.ip))
 	}
 	if g.metrics != nil {
 		g.metrics.upstream.WithLabelValues(route.Name).Observe(time.Since(start).Seconds())

@@ -137,14 +137,14 @@ func newTarget(upstream *url.URL, route *policy.Route) target {
 // Names listed in the client's Connection header cannot remove any of it,
 // since nothing of the client's header map is kept; nor can a trailer, a
 // transfer coding or a Close of the client's reach the backend.
-func (g *Gateway) outbound(ctx context.Context, in *http.Request, route *policy.Route, t target, body []byte) *http.Request {
+func (g *Gateway) outbound(ctx context.Context, in *http.Request, route *policy.Route, t target, body []byte, ip string) *http.Request {
 	out := &http.Request{
 		Method:        route.Method,
 		URL:           &url.URL{Scheme: t.scheme, Host: t.host, Path: t.path, RawQuery: route.ForwardQuery(in.URL.RawQuery)},
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        g.forwardHeader(in, route, len(body) > 0),
+		Header:        g.forwardHeader(in, route, len(body) > 0, ip),
 		Host:          t.host,
 		ContentLength: int64(len(body)),
 		Body:          http.NoBody,
@@ -168,14 +168,9 @@ func (g *Gateway) outbound(ctx context.Context, in *http.Request, route *policy.
 // whole, and Keymint answers are a few hundred bytes, so gzip saves nothing;
 // a backend that compresses anyway is decoded if it used gzip), and the
 // headers the route's policy names. Each has one value: checkHeaders refused
-// duplicates before.
-func (g *Gateway) forwardHeader(in *http.Request, route *policy.Route, hasBody bool) http.Header {
-	return g.forwardHeaderFor(in, route, hasBody, clientIP(in, g.trusted).String())
-}
-
-// forwardHeaderFor is forwardHeader with the client's address already found
-// (clientIP, as ServeHTTP keeps it for the access log).
-func (g *Gateway) forwardHeaderFor(in *http.Request, route *policy.Route, hasBody bool, ip string) http.Header {
+// duplicates before. ip is the client's address (clientIP, found once by
+// ServeHTTP).
+func (g *Gateway) forwardHeader(in *http.Request, route *policy.Route, hasBody bool, ip string) http.Header {
 	h := make(http.Header, 8)
 	h["X-Forwarded-For"] = []string{ip}
 	if in.TLS != nil {

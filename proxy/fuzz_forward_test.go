@@ -54,7 +54,7 @@ func FuzzForwardHeader(f *testing.F) {
 			}
 			return
 		}
-		h := g.forwardHeader(r, route, r.ContentLength > 0)
+		h := g.forwardHeader(r, route, r.ContentLength > 0, clientIP(r, g.trusted).String())
 		for name, vs := range h {
 			if !allowed[name] {
 				t.Fatalf("forwarded header %s = %q is not on the allowlist", name, vs)
