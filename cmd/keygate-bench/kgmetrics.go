@@ -39,42 +39,40 @@ func scrape(admin string) (string, error) {
 	return string(body), nil
 }
 
-// admittedCount reads keygate's count of admitted activations from its
-// admin /metrics.
-func admittedCount(admin string) (int64, error) {
+// kgCounts are keygate's own counts, from one scrape of its /metrics: the
+// activations it admitted, its rate-limit calls to Redis and the round
+// trips (pipelines) that carried them.
+type kgCounts struct{ admitted, calls, roundTrips int64 }
+
+// readCounts scrapes keygate's admin /metrics once for its kgCounts.
+func readCounts(admin string) (kgCounts, error) {
+	var c kgCounts
 	text, err := scrape(admin)
 	if err != nil {
-		return 0, err
+		return c, err
 	}
-	return sumSeries(strings.NewReader(text), admittedMetric, map[string]string{"route": admittedRoute, "rule": admittedRule, "result": "allowed"})
+	if c.admitted, err = sumSeries(strings.NewReader(text), admittedMetric, map[string]string{"route": admittedRoute, "rule": admittedRule, "result": "allowed"}); err != nil {
+		return c, err
+	}
+	if c.calls, err = sumSeries(strings.NewReader(text), "keygate_redis_calls_total", nil); err != nil {
+		return c, err
+	}
+	c.roundTrips, err = sumSeries(strings.NewReader(text), "keygate_redis_round_trips_total", nil)
+	return c, err
 }
 
-// redisWork reads keygate's own counts of its rate-limit calls to Redis and
-// of the round trips (pipelines) that carried them.
-func redisWork(admin string) (calls, roundTrips int64, err error) {
-	text, err := scrape(admin)
-	if err != nil {
-		return 0, 0, err
-	}
-	if calls, err = sumSeries(strings.NewReader(text), "keygate_redis_calls_total", nil); err != nil {
-		return 0, 0, err
-	}
-	roundTrips, err = sumSeries(strings.NewReader(text), "keygate_redis_round_trips_total", nil)
-	return calls, roundTrips, err
-}
-
-// settledAdmitted reads admittedCount until two reads 20ms apart agree (the
-// requests in flight when the load stopped have been decided), for at most
-// 2s; it returns the last count.
-func settledAdmitted(admin string) (int64, error) {
-	last, err := admittedCount(admin)
+// settledCounts reads readCounts until two reads 20ms apart agree on the
+// admitted count (the requests in flight when the load stopped have been
+// decided), for at most 2s; it returns the last read.
+func settledCounts(admin string) (kgCounts, error) {
+	last, err := readCounts(admin)
 	for i := 0; err == nil && i < 100; i++ {
 		time.Sleep(20 * time.Millisecond)
-		var n int64
-		if n, err = admittedCount(admin); err == nil && n == last {
-			return n, nil
+		var c kgCounts
+		if c, err = readCounts(admin); err == nil && c.admitted == last.admitted {
+			return c, nil
 		}
-		last = n
+		last = c
 	}
 	return last, err
 }

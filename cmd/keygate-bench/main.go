@@ -208,7 +208,7 @@ func (t *target) maxP(pick func(roundStat) time.Duration) time.Duration {
 }
 
 // admitted is the number of requests the target admitted during the
-// closed rounds: for keygate its own count (see admittedCount), which
+// closed rounds: for keygate its own count (see readCounts), which
 // includes requests still in flight when wrk stopped counting; else the
 // 200s the load generator received.
 func (t *target) admitted() int64 {

@@ -12,8 +12,7 @@ import (
 // the Go closed loop, and adds the figures to the target's.
 func maxRound(ctx context.Context, t *target, round int, o *options, wr *wrkRunner, rdb *redis.Client, ps procs, dir string, logf func(string, ...any)) error {
 	var before, after redisCalls
-	var ok0, ok1 int64
-	var calls0, calls1, rt0, rt1 int64
+	var kg0, kg1 kgCounts
 	var m meter
 	var perfStop func()
 	var statsErr error
@@ -21,10 +20,7 @@ func maxRound(ctx context.Context, t *target, round int, o *options, wr *wrkRunn
 		Begin: func() {
 			before, statsErr = commandStats(ctx, rdb)
 			if t.keygate && statsErr == nil {
-				ok0, statsErr = admittedCount(t.admin)
-			}
-			if t.keygate && statsErr == nil {
-				calls0, rt0, statsErr = redisWork(t.admin)
+				kg0, statsErr = readCounts(t.admin)
 			}
 			if o.perf != "" && t.name == "keygate" {
 				perfStop = startPerf(dir, o.perf, t.procs[0].pid(), round, logf)
@@ -37,10 +33,7 @@ func maxRound(ctx context.Context, t *target, round int, o *options, wr *wrkRunn
 				perfStop()
 			}
 			if t.keygate && statsErr == nil {
-				ok1, statsErr = settledAdmitted(t.admin)
-			}
-			if t.keygate && statsErr == nil {
-				calls1, rt1, statsErr = redisWork(t.admin)
+				kg1, statsErr = settledCounts(t.admin)
 			}
 			if statsErr == nil {
 				after, statsErr = commandStats(ctx, rdb)
@@ -73,9 +66,9 @@ func maxRound(ctx context.Context, t *target, round int, o *options, wr *wrkRunn
 	for k, v := range after.sub(before) {
 		t.redis[k] += v
 	}
-	t.admittedKG += ok1 - ok0
-	t.redisCallsKG += calls1 - calls0
-	t.roundTripsKG += rt1 - rt0
+	t.admittedKG += kg1.admitted - kg0.admitted
+	t.redisCallsKG += kg1.calls - kg0.calls
+	t.roundTripsKG += kg1.roundTrips - kg0.roundTrips
 	t.closedRounds = append(t.closedRounds, st)
 	if t.closed == nil {
 		t.closed = &sample{}
