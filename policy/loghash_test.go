@@ -1,13 +1,16 @@
 package policy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 )
 
 func TestAppendHashToken(t *testing.T) {
 	for _, s := range []string{"", "tok-global-secret", "KEY-TEST-0000-0000-0000-0001", strings.Repeat("k", 300), "ключ"} {
-		if got, want := string(AppendHashToken([]byte("x="), s)), "x="+HashToken(s); got != want {
+		sum := sha256.Sum256([]byte(s)) // computed apart: HashToken is built on AppendHashToken
+		if got, want := string(AppendHashToken([]byte("x="), s)), "x="+hex.EncodeToString(sum[:6]); got != want {
 			t.Errorf("AppendHashToken(%q) = %q, want %q", s, got, want)
 		}
 	}

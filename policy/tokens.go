@@ -257,6 +257,6 @@ func (t *Token) Allows(r *Route, product string) (ok bool, reason string) {
 // HashToken returns a short, stable, non-reversible label of a secret (a
 // token or a license key) for logs: the first 12 hex digits of its SHA-256.
 func HashToken(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:6])
+	var b [12]byte
+	return string(AppendHashToken(b[:0], secret))
 }
